@@ -1,0 +1,42 @@
+// In-memory episode: one demonstration, laid out as it is stored in an episode file
+// (DESIGN.md "Formats" -> Episodes; see datasets/episode_store.h for the on-disk layout).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+
+namespace dreamforge::datasets {
+
+using MatrixRXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixRXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// N = number of control steps (samples). Every per-step field has N rows; row t is step t.
+struct Episode {
+  MatrixRXf actions;                          // (N x 7) normalized actions, nominally in [-1, 1]
+  Eigen::VectorXf rewards;                    // (N)
+  std::vector<uint8_t> dones;                 // (N) 0 or 1
+  MatrixRXd states;                           // (N x S) full physics state, float64 on disk
+  std::map<std::string, MatrixRXf> obs;       // key -> (N x d), e.g. robot0_eef_pos (N x 3)
+  std::map<std::string, MatrixRXf> next_obs;  // same keys and widths as obs
+
+  // MimicGen-style datagen_info, float64 on disk.
+  MatrixRXd eef_pose;  // (N x 16): row t is the row-major 4x4 end-effector pose; disk (N,4,4)
+  std::map<std::string, MatrixRXd> object_poses;  // object name -> (N x 16); disk (N,4,4)
+  std::map<std::string, std::vector<int32_t>> subtask_term_signals;  // signal name -> (N)
+
+  // Per-demo attributes.
+  uint64_t seed = 0;        // seed of the generator that produced this episode
+  std::string source_demo;  // content hash of the demo this was made from ("" if recorded)
+  nlohmann::json perturbation = nlohmann::json::object();  // sampled perturbation values
+  bool success = false;
+
+  // N, taken from actions.
+  int num_samples() const { return static_cast<int>(actions.rows()); }
+};
+
+}  // namespace dreamforge::datasets

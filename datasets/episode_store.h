@@ -1,0 +1,136 @@
+// Episode files: HDF5, robomimic-compatible (DESIGN.md "Formats" -> Episodes).
+//
+// Layout (readable by robomimic and h5py unchanged):
+//   /data                          attrs: total (int64, sum of num_samples),
+//                                         env_args (string, JSON)
+//   /data/demo_<k>                 attrs: num_samples (int64), seed (uint64),
+//                                         source_demo (string), perturbation (string, JSON),
+//                                         success (uint8, 0 or 1)
+//     actions (N,7) f32, rewards (N,) f32, dones (N,) u8, states (N,S) f64
+//     obs/<key> (N,d) f32, next_obs/<key> (N,d) f32 (same keys and widths as obs)
+//     datagen_info/eef_pose (N,4,4) f64
+//     datagen_info/object_poses/<obj> (N,4,4) f64
+//     datagen_info/subtask_term_signals/<sig> (N,) i32
+//   /mask/train, /mask/valid       1-D datasets of fixed-length byte strings (b"demo_0", ...)
+// String attributes are variable-length UTF-8 (h5py reads them as str). Every demo of a
+// file has the same state width, obs keys and widths, object names and signal names.
+//
+// Threading: HDF5 is one process-wide library. Calls into it must be serialized across the
+// whole process (the C++ wrapper is not thread-safe even where the C library was built
+// with its global lock), so readers and writers are thread-compatible, not thread-safe:
+// use one thread at a time, including for const methods and for different files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+
+#include "datasets/episode.h"
+
+namespace dreamforge::datasets {
+
+// Bad or unreadable episode data. The message names the file and the HDF5 path, e.g.
+// "demo.hdf5: /data/demo_3/actions: expected shape (N,7), got (120,6)".
+class DatasetError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Streams episodes into `<path>.tmp`; Close() publishes it under `path` by an atomic
+// rename, so a file under the final name is always complete. Each Append writes and
+// flushes one demo group and keeps nothing of it in memory (memory use does not grow with
+// the file). Destroying the writer without Close() deletes the .tmp file.
+// The .tmp file is a valid episode file minus data/total and mask/: everything needed to
+// resume it later (demo count, schema) can be recovered by scanning data/demo_*.
+class EpisodeWriter {
+ public:
+  // Creates (truncating) `<path>.tmp`; env_args (task, robot, rates, perturbation spec) is
+  // stored as data/env_args. Throws DatasetError if the file cannot be created.
+  EpisodeWriter(const std::filesystem::path& path, const nlohmann::json& env_args);
+  ~EpisodeWriter();
+  EpisodeWriter(const EpisodeWriter&) = delete;
+  EpisodeWriter& operator=(const EpisodeWriter&) = delete;
+
+  // Validates and writes `episode` as data/demo_<k>, k = num_episodes() before the call;
+  // returns "demo_<k>". Validation: N > 0; actions (N x 7); every per-step field has N
+  // rows; states, obs/next_obs (same keys and widths), eef_pose (N x 16), object poses
+  // (N x 16); all float values finite; key and object names non-empty without '/'; state
+  // width, obs keys/widths, object and signal names equal to those of the first episode.
+  // Throws DatasetError (naming the demo path) and writes nothing if validation fails.
+  // Throws std::logic_error after Close(), or after an HDF5 write failure.
+  std::string Append(const Episode& episode);
+
+  // Writes data/total, mask/train and mask/valid (demo names, each must have been
+  // appended), flushes, closes and renames `<path>.tmp` -> `path` (replacing it).
+  // Throws DatasetError on bad mask names or I/O failure (the .tmp stays until
+  // destruction); std::logic_error if already closed.
+  void Close(const std::vector<std::string>& train, const std::vector<std::string>& valid);
+
+  int num_episodes() const;
+
+  // Deterministic train/valid split of demo_0..demo_<n-1>. With
+  // period = max(2, round(1 / valid_fraction)), demo_i goes to valid iff
+  // (i + 1) % period == 0, i.e. for 0.1: demo_9, demo_19, ...; all others go to train.
+  // valid_fraction == 0 puts everything in train; n == 1 always gives ({demo_0}, {}).
+  // Throws std::invalid_argument if n < 0 or valid_fraction is outside [0, 1).
+  static std::pair<std::vector<std::string>, std::vector<std::string>> SplitTrainValid(
+      int n, double valid_fraction = 0.1);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Read-only access to an episode file. The constructor validates the whole file (layout,
+// dtypes, shapes, num_samples, total, masks, env_args JSON, every float value finite) and
+// throws DatasetError naming the file and path of the first problem. Episodes are
+// indexed 0..num_episodes()-1 in numeric demo order (demo_0, demo_1, ..., demo_10).
+// Index arguments out of range throw std::out_of_range.
+class EpisodeReader {
+ public:
+  explicit EpisodeReader(const std::filesystem::path& path);
+  ~EpisodeReader();
+  EpisodeReader(const EpisodeReader&) = delete;
+  EpisodeReader& operator=(const EpisodeReader&) = delete;
+
+  int num_episodes() const;
+  int64_t num_samples() const;                  // total over all episodes
+  std::vector<std::string> demo_names() const;  // numeric order
+  nlohmann::json env_args() const;
+  int episode_num_samples(int i) const;
+  bool episode_success(int i) const;
+
+  Episode ReadEpisode(int i) const;
+  Episode ReadEpisode(const std::string& name) const;  // DatasetError if no such demo
+
+  // Demo names in mask/<name>; empty if the file has no such mask.
+  std::vector<std::string> Mask(const std::string& name) const;
+
+  std::map<std::string, int> obs_dims() const;       // obs key -> width d (same for next_obs)
+  int state_dim() const;                             // S; 0 if the file has no episodes
+  std::vector<std::string> object_names() const;     // datagen_info/object_poses keys
+  std::vector<std::string> subtask_signals() const;  // datagen_info/subtask_term_signals keys
+
+  // Global sample g in [0, num_samples()) -> (episode, step), episodes in numeric order.
+  std::pair<int, int> Locate(int64_t global_index) const;
+
+  // Reads obs (every obs key, resized to its width) and action (7) of global sample g.
+  // Entries of *obs with keys the file lacks are removed; storage is reused when sizes
+  // already match.
+  void ReadSample(int64_t global_index, std::map<std::string, Eigen::VectorXf>* obs,
+                  Eigen::VectorXf* action) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dreamforge::datasets

@@ -1,0 +1,58 @@
+// Runs a controller in a world until success, failure or timeout, recording the episode.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "datasets/episode.h"
+#include "sim/world.h"
+
+namespace dreamforge::sim {
+
+// Anything that maps observations to actions: policies, replays, scripted and teleop
+// devices. `world` is there for privileged controllers (scripted experts, replays that
+// need object frames); a learned policy must use `obs` only.
+class Controller {
+ public:
+  virtual ~Controller() = default;
+  virtual void Reset(const World& /*world*/) {}
+  virtual Action Act(const World& world, const Observation& obs) = 0;
+  // True when the controller has nothing more to do (a replay ran out of actions).
+  virtual bool Finished() const { return false; }
+};
+
+struct RolloutOptions {
+  int max_steps = -1;            // control steps; -1: the task's max_steps()
+  bool stop_on_success = true;   // end as soon as the task's success held long enough
+  bool stop_when_finished = false;  // end when the controller reports Finished()
+  bool record = true;            // fill RolloutResult::episode
+};
+
+struct RolloutResult {
+  Outcome outcome = Outcome::kRunning;
+  int steps = 0;
+  int ik_misses = 0;      // control steps whose IK target was not reached
+  TaskStatus final_status;
+  datasets::Episode episode;  // empty unless options.record
+};
+
+RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions& options = {});
+
+// Subtask end signals from the gripper command (action column 6): signal k is 0 until the
+// k-th switch of the gripper (closed after open, then open after closed, ...), then 1.
+std::map<std::string, std::vector<int32_t>> GripperSubtaskSignals(
+    const datasets::MatrixRXf& actions, const std::vector<std::string>& names);
+
+// Replays recorded actions open-loop.
+class ReplayController : public Controller {
+ public:
+  explicit ReplayController(datasets::MatrixRXf actions) : actions_(std::move(actions)) {}
+  Action Act(const World&, const Observation&) override;
+  bool Finished() const override { return next_ >= actions_.rows(); }
+
+ private:
+  datasets::MatrixRXf actions_;
+  Eigen::Index next_ = 0;
+};
+
+}  // namespace dreamforge::sim

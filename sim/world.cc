@@ -1,0 +1,421 @@
+#include "sim/world.h"
+
+#include <BulletDynamics/Featherstone/btMultiBodyGearConstraint.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "robot/geometry.h"
+
+#ifndef DF_SIM_ASSET_DIR
+#error "DF_SIM_ASSET_DIR must name sim/assets"
+#endif
+
+namespace dreamforge::sim {
+namespace {
+
+constexpr double kTableThickness = 0.05;
+// m; with the pads' 1.0 it gives a pad-object torsional friction of 5 mm x normal force.
+constexpr double kObjectSpinningFriction = 0.005;
+const Eigen::Vector3d kTableSize(1.2, 1.4, kTableThickness);  // m, full extents
+const Eigen::Vector3d kTableCenter(0.45, 0.0, 0.0);           // x, y of the table centre
+
+std::unique_ptr<btCollisionShape> ObjectShape(const ObjectSpec& spec, const Eigen::Vector3d& size) {
+  std::unique_ptr<btConvexInternalShape> shape;
+  if (spec.shape == ObjectSpec::Shape::kBox) {
+    shape = std::make_unique<btBoxShape>(ToBullet(Eigen::Vector3d(size * 0.5)));
+  } else {
+    shape = std::make_unique<btCylinderShapeZ>(btVector3(size[0], size[0], size[1] * 0.5));
+  }
+  shape->setMargin(0.001);
+  return shape;
+}
+
+}  // namespace
+
+const std::vector<ObsKey>& ObservationKeys() {
+  static const std::vector<ObsKey> keys = {
+      {"robot0_eef_pos", 3},   {"robot0_eef_quat", 4},  {"robot0_gripper_qpos", 2},
+      {"robot0_joint_pos", 7}, {"robot0_joint_vel", 7}, {"object", 13}};
+  return keys;
+}
+
+void ObservationValue(const Observation& obs, const std::string& key, Eigen::VectorXf* out) {
+  if (key == "robot0_eef_pos") *out = obs.eef_pos.cast<float>();
+  else if (key == "robot0_eef_quat") *out = obs.eef_quat.cast<float>();
+  else if (key == "robot0_gripper_qpos") *out = obs.gripper_qpos.cast<float>();
+  else if (key == "robot0_joint_pos") *out = obs.joint_pos.cast<float>();
+  else if (key == "robot0_joint_vel") *out = obs.joint_vel.cast<float>();
+  else if (key == "object") *out = obs.object.cast<float>();
+  else throw SimError("unknown observation key '" + key + "'");
+}
+
+Eigen::Vector4d QuatXyzw(const Eigen::Matrix3d& r) {
+  Eigen::Quaterniond q(r);
+  q.normalize();
+  if (q.w() < 0) q.coeffs() *= -1.0;  // one sign for the same rotation
+  return Eigen::Vector4d(q.x(), q.y(), q.z(), q.w());
+}
+
+Eigen::Isometry3d PlanarFrame(const Eigen::Vector3d& position, double yaw) {
+  Eigen::Isometry3d f = Eigen::Isometry3d::Identity();
+  f.linear() = Eigen::AngleAxisd(yaw, Eigen::Vector3d::UnitZ()).toRotationMatrix();
+  f.translation() = position;
+  return f;
+}
+
+double Yaw(const Eigen::Matrix3d& r) { return std::atan2(r(1, 0), r(0, 0)); }
+
+RobotConfig RobotConfig::Panda() {
+  RobotConfig c;
+  for (int i = 1; i <= 7; ++i) c.arm_joints.push_back("panda_joint" + std::to_string(i));
+  c.finger_joints = {"panda_finger_joint1", "panda_finger_joint2"};
+  c.tool.translation() = Eigen::Vector3d(0, 0, 0.1034);
+  c.home << 0.0, -0.785398163397448, 0.0, -2.356194490192345, 0.0, 1.570796326794897,
+      0.785398163397448;
+  return c;
+}
+
+SceneModel::SceneModel(const std::string& task_name, const std::filesystem::path& urdf,
+                       const PhysicsOptions& physics, const RobotConfig& robot)
+    : task_(&GetTask(task_name)), robot_(LoadUrdf(urdf)), config_(robot), physics_(physics) {
+  for (const std::string& name : config_.arm_joints) {
+    const int j = robot_.JointIndex(name);
+    if (j < 0) throw SimError(urdf.string() + ": no joint named '" + name + "' (arm joint)");
+    arm_.push_back(j);
+  }
+  for (const std::string& name : config_.finger_joints) {
+    const int j = robot_.JointIndex(name);
+    if (j < 0) throw SimError(urdf.string() + ": no joint named '" + name + "' (finger joint)");
+    if (robot_.joints[j].type != robot::JointType::kPrismatic) {
+      throw SimError(urdf.string() + ": joint '" + name + "': a finger joint must be prismatic");
+    }
+    fingers_.push_back(j);
+  }
+  if (arm_.size() != 7 || fingers_.size() != 2) {
+    throw SimError(urdf.string() + ": the scene needs 7 arm joints and 2 finger joints");
+  }
+  chain_ = robot_.ChainTo(config_.tip_link, config_.tool);
+  if (chain_.dof() != 7) {
+    throw SimError(urdf.string() + ": the chain to '" + config_.tip_link +
+                   "' must have exactly the 7 arm joints");
+  }
+  if (!(physics_.physics_hz > 0) || physics_.substeps < 1 || physics_.solver_iterations < 1) {
+    throw SimError("physics options: rates, substeps and solver iterations must be positive");
+  }
+}
+
+std::filesystem::path SceneModel::DefaultUrdf() {
+  return std::filesystem::path(DF_SIM_ASSET_DIR) / "panda.urdf";
+}
+
+SceneParams SceneModel::Nominal() const {
+  SceneParams p;
+  for (const ObjectSpec& o : task_->objects()) {
+    p.object_start.push_back(o.start);
+    p.mass_scale.push_back(1.0);
+    p.friction.push_back(o.friction);
+    p.restitution.push_back(o.restitution);
+    p.size_scale.push_back(1.0);
+  }
+  p.target = task_->target_start();
+  p.start_joints = config_.home;
+  return p;
+}
+
+nlohmann::json SceneModel::EnvArgs() const {
+  nlohmann::json kwargs = {
+      {"robot", robot_.name},
+      {"control_freq", physics_.control_hz()},
+      {"physics_freq", physics_.physics_hz},
+      {"solver_iterations", physics_.solver_iterations},
+      {"action_scale", {{"position", action_scale_.position}, {"rotation", action_scale_.rotation}}},
+      {"objects", nlohmann::json::array()},
+  };
+  for (const ObjectSpec& o : task_->objects()) kwargs["objects"].push_back(o.name);
+  return {{"env_name", task_->name()}, {"type", "dreamforge"}, {"env_kwargs", kwargs}};
+}
+
+nlohmann::json ToJson(const SceneParams& p) {
+  auto vec = [](const auto& v) { return std::vector<double>(v.data(), v.data() + v.size()); };
+  nlohmann::json starts = nlohmann::json::array();
+  for (const auto& s : p.object_start) starts.push_back(vec(s));
+  return {{"object_start", starts},
+          {"mass_scale", p.mass_scale},
+          {"friction", p.friction},
+          {"restitution", p.restitution},
+          {"size_scale", p.size_scale},
+          {"target", vec(p.target)},
+          {"table_height", p.table_height},
+          {"start_joints", vec(p.start_joints)},
+          {"damping_scale", p.damping_scale},
+          {"gain_scale", p.gain_scale},
+          {"latency_steps", p.latency_steps},
+          {"action_noise", p.action_noise},
+          {"obs_noise", p.obs_noise},
+          {"noise_seed", p.noise_seed}};
+}
+
+void SceneModel::Validate(const SceneParams& p) const {
+  const size_t n = task_->objects().size();
+  auto fail = [](const std::string& what) { throw SimError("scene parameters: " + what); };
+  if (p.object_start.size() != n || p.mass_scale.size() != n || p.friction.size() != n ||
+      p.restitution.size() != n || p.size_scale.size() != n) {
+    fail("need one value per task object for start, mass_scale, friction, restitution, size_scale");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!p.object_start[i].allFinite()) fail("object_start is not finite");
+    if (!(p.mass_scale[i] > 0)) fail("mass_scale must be positive");
+    if (!(p.friction[i] >= 0)) fail("friction must be non-negative");
+    if (!(p.restitution[i] >= 0 && p.restitution[i] <= 1)) fail("restitution must be in [0, 1]");
+    if (!(p.size_scale[i] > 0)) fail("size_scale must be positive");
+  }
+  if (!p.target.allFinite() || !std::isfinite(p.table_height) || !p.start_joints.allFinite()) {
+    fail("target, table_height and start_joints must be finite");
+  }
+  if (!(p.damping_scale >= 0) || !(p.gain_scale > 0)) fail("damping_scale >= 0, gain_scale > 0");
+  if (p.latency_steps < 0) fail("latency_steps must be >= 0");
+  if (!(p.action_noise >= 0) || !(p.obs_noise >= 0)) fail("noise must be >= 0");
+}
+
+World::World(std::shared_ptr<const SceneModel> model, const SceneParams& params)
+    : model_(std::move(model)),
+      params_(params),
+      bullet_(std::make_unique<BulletWorld>(model_->physics())),
+      kinematics_(model_->arm_chain()),
+      q_scratch_(7),
+      q_target_(7),
+      noise_rng_(params.noise_seed) {
+  model_->Validate(params_);
+  const Task& task = model_->task();
+  const RobotConfig& rc = model_->robot_config();
+
+  // Table: a static box whose top surface is at z = table_height.
+  Eigen::Isometry3d table = Eigen::Isometry3d::Identity();
+  table.translation() = Eigen::Vector3d(kTableCenter.x(), kTableCenter.y(),
+                                        params_.table_height - kTableThickness / 2);
+  bullet_->AddStaticBox(table, kTableSize / 2, 1.0);
+
+  // Robot, with perturbed joint damping and the fingers coupled by a gear constraint.
+  robot_ = bullet_->AddRobot(model_->robot(), Eigen::Isometry3d::Identity());
+  btMultiBody* mb = robot_.body;
+  for (int i = 0; i < mb->getNumLinks(); ++i) {
+    mb->getLink(i).m_jointDamping *= params_.damping_scale;
+  }
+  for (int k = 0; k < 7; ++k) {
+    mb->setJointPos(model_->arm_joint_indices()[k], params_.start_joints[k]);
+  }
+  const int f1 = model_->finger_joint_indices()[0], f2 = model_->finger_joint_indices()[1];
+  mb->setJointPos(f1, rc.finger_open);
+  mb->setJointPos(f2, rc.finger_open);
+  for (int f : {f1, f2}) {
+    if (!robot_.colliders[f]) continue;
+    robot_.colliders[f]->setFriction(rc.finger_friction);
+    // Torsional friction of the finger pads (Bullet multiplies the two bodies' values):
+    // a pad touching an object over an area resists turning about the contact normal.
+    robot_.colliders[f]->setSpinningFriction(1.0);
+  }
+  SyncMultiBodyTransforms(mb);
+  auto gear = std::make_unique<btMultiBodyGearConstraint>(
+      mb, f1, mb, f2, btVector3(0, 0, 0), btVector3(0, 0, 0), btMatrix3x3::getIdentity(),
+      btMatrix3x3::getIdentity());
+  gear->setGearRatio(-1.0);
+  gear->setErp(0.2);
+  gear->setMaxAppliedImpulse(50.0 * model_->physics().dt());
+  bullet_->AddConstraint(std::move(gear));
+
+  // Objects, resting on the table.
+  for (size_t i = 0; i < task.objects().size(); ++i) {
+    const ObjectSpec& spec = task.objects()[i];
+    const Eigen::Vector3d size = spec.size * params_.size_scale[i];
+    object_sizes_.push_back(size);
+    const double height = spec.shape == ObjectSpec::Shape::kBox ? size.z() : size.y();
+    const Eigen::Vector3d& s = params_.object_start[i];
+    const Eigen::Isometry3d pose =
+        PlanarFrame(Eigen::Vector3d(s.x(), s.y(), params_.table_height + height / 2), s.z());
+    btRigidBody* body = bullet_->AddRigidBody(ObjectShape(spec, size),
+                                              spec.mass * params_.mass_scale[i], pose,
+                                              params_.friction[i], params_.restitution[i]);
+    body->setRollingFriction(0.0);
+    body->setSpinningFriction(kObjectSpinningFriction);
+    objects_.push_back(body);
+  }
+
+  // Hold the start configuration until the first action arrives.
+  Action hold = Action::Zero();
+  hold[6] = -1.0;
+  pending_.assign(params_.latency_steps, hold);
+  for (int k = 0; k < 7; ++k) q_target_[k] = params_.start_joints[k];
+  ApplyAction(hold, nullptr);
+}
+
+Eigen::Matrix<double, 7, 1> World::ArmJoints() const {
+  Eigen::Matrix<double, 7, 1> q;
+  for (int k = 0; k < 7; ++k) q[k] = robot_.body->getJointPos(model_->arm_joint_indices()[k]);
+  return q;
+}
+
+Eigen::Matrix<double, 7, 1> World::ArmVelocities() const {
+  Eigen::Matrix<double, 7, 1> v;
+  for (int k = 0; k < 7; ++k) v[k] = robot_.body->getJointVel(model_->arm_joint_indices()[k]);
+  return v;
+}
+
+Eigen::Vector2d World::FingerJoints() const {
+  return Eigen::Vector2d(robot_.body->getJointPos(model_->finger_joint_indices()[0]),
+                         robot_.body->getJointPos(model_->finger_joint_indices()[1]));
+}
+
+Eigen::Isometry3d World::ToolPose() const {
+  Eigen::VectorXd q = ArmJoints();
+  return kinematics_.ToolPose(q);
+}
+
+Eigen::Isometry3d World::ObjectPose(int i) const {
+  return ToEigen(objects_[i]->getWorldTransform());
+}
+Eigen::Vector3d World::ObjectLinearVelocity(int i) const {
+  return ToEigen(objects_[i]->getLinearVelocity());
+}
+Eigen::Vector3d World::ObjectAngularVelocity(int i) const {
+  return ToEigen(objects_[i]->getAngularVelocity());
+}
+Eigen::Vector3d World::ObjectSize(int i) const { return object_sizes_[i]; }
+
+bool World::FingersTouch(int i) const {
+  const btCollisionObject* object = objects_[i];
+  const btCollisionObject* f1 = robot_.colliders[model_->finger_joint_indices()[0]];
+  const btCollisionObject* f2 = robot_.colliders[model_->finger_joint_indices()[1]];
+  const btDispatcher* d = bullet_->dynamics().getDispatcher();
+  for (int m = 0; m < d->getNumManifolds(); ++m) {
+    const btPersistentManifold* man =
+        const_cast<btDispatcher*>(d)->getManifoldByIndexInternal(m);
+    const btCollisionObject* a = man->getBody0();
+    const btCollisionObject* b = man->getBody1();
+    const bool pair = (a == object && (b == f1 || b == f2)) || (b == object && (a == f1 || a == f2));
+    if (!pair) continue;
+    for (int c = 0; c < man->getNumContacts(); ++c) {
+      if (man->getContactPoint(c).getDistance() < 1e-3) return true;
+    }
+  }
+  return false;
+}
+
+bool World::succeeded() const {
+  const double needed = model_->task().hold_seconds() * model_->physics().control_hz();
+  return hold_steps_ >= static_cast<int>(std::lround(needed));
+}
+
+Observation World::Observe() {
+  Observation o;
+  const Eigen::Isometry3d tool = ToolPose();
+  o.eef_pos = tool.translation();
+  o.eef_quat = QuatXyzw(tool.linear());
+  o.gripper_qpos = FingerJoints();
+  o.joint_pos = ArmJoints();
+  o.joint_vel = ArmVelocities();
+  const Eigen::Isometry3d obj = ObjectPose(0);
+  o.object.segment<3>(0) = obj.translation();
+  o.object.segment<4>(3) = QuatXyzw(obj.linear());
+  o.object.segment<3>(7) = obj.translation() - tool.translation();
+  o.object.segment<3>(10) = model_->task().TargetFrame(*this).translation();
+  if (params_.obs_noise > 0) {
+    std::normal_distribution<double> n(0.0, params_.obs_noise);
+    for (int k = 0; k < 3; ++k) o.eef_pos[k] += n(noise_rng_);
+    for (int k = 0; k < 7; ++k) o.joint_pos[k] += n(noise_rng_);
+    for (int k = 0; k < 3; ++k) o.object[k] += n(noise_rng_);
+    o.object.segment<3>(7) = o.object.segment<3>(0) - o.eef_pos;
+  }
+  return o;
+}
+
+void World::ApplyAction(const Action& a_in, StepInfo* info) {
+  const ActionScale& scale = model_->action_scale();
+  const RobotConfig& rc = model_->robot_config();
+  Action a = a_in.cwiseMax(-1.0).cwiseMin(1.0);
+  q_scratch_ = ArmJoints();
+  const Eigen::Isometry3d current = kinematics_.ToolPose(q_scratch_);
+  Eigen::Isometry3d target = current;
+  target.translation() += a.head<3>() * scale.position;
+  target.linear() = robot::AxisAngleToMatrix(a.segment<3>(3) * scale.rotation) * current.linear();
+  if (a.head<6>().squaredNorm() > 0.0) {
+    robot::IkOptions opt;
+    opt.max_iterations = 30;
+    opt.rest = robot::IkOptions::Rest::kSeed;
+    opt.nullspace_gain = 0.0;
+    const robot::IkResult r = kinematics_.SolveIk(target, q_scratch_, opt, &q_target_);
+    // Sub-millimetre residuals are well below what the motors track; count only real misses.
+    if (info) info->ik_converged = r.position_error < 2e-3 && r.rotation_error < 2e-2;
+  }
+  // With a zero action the arm holds its last joint target.
+  const double kp = rc.position_gain * params_.gain_scale;
+  for (int k = 0; k < 7; ++k) {
+    const int j = model_->arm_joint_indices()[k];
+    btMultiBodyJointMotor* m = robot_.motors[j];
+    m->setPositionTarget(q_target_[k], kp);
+    m->setVelocityTarget(0.0, rc.velocity_gain);
+    m->setRhsClamp(model_->robot().joints[j].velocity);
+  }
+  gripper_command_ = a[6];
+  const double finger = rc.finger_open * (1.0 - a[6]) / 2.0;
+  for (int j : model_->finger_joint_indices()) {
+    btMultiBodyJointMotor* m = robot_.motors[j];
+    m->setPositionTarget(finger, kp);
+    m->setVelocityTarget(0.0, rc.velocity_gain);
+    m->setRhsClamp(model_->robot().joints[j].velocity);
+  }
+}
+
+bool World::StateFinite() const {
+  const Eigen::VectorXd s = GetState();
+  return s.allFinite() && s.cwiseAbs().maxCoeff() < 1e3;
+}
+
+StepInfo World::Step(const Action& action) {
+  StepInfo info;
+  Action a = action;
+  if (!a.allFinite()) {
+    info.action_valid = false;
+    a = Action::Zero();
+    a[6] = gripper_command_;
+  }
+  if (params_.action_noise > 0) {
+    std::normal_distribution<double> n(0.0, params_.action_noise);
+    for (int k = 0; k < 6; ++k) a[k] += n(noise_rng_);
+  }
+  pending_.push_back(a);
+  const Action applied = pending_.front();
+  pending_.pop_front();
+  ApplyAction(applied, &info);
+  for (int s = 0; s < model_->physics().substeps; ++s) {
+    if (!bullet_->Step()) info.stable = false;
+  }
+  ++steps_;
+  if (!StateFinite()) {
+    info.stable = false;
+    return info;
+  }
+  status_ = model_->task().Evaluate(*this);
+  hold_steps_ = status_.Satisfied() ? hold_steps_ + 1 : 0;
+  return info;
+}
+
+Eigen::VectorXd World::GetState() const {
+  Eigen::VectorXd s(StateDim());
+  s.segment<7>(0) = ArmJoints();
+  s.segment<2>(7) = FingerJoints();
+  s.segment<7>(9) = ArmVelocities();
+  s[16] = robot_.body->getJointVel(model_->finger_joint_indices()[0]);
+  s[17] = robot_.body->getJointVel(model_->finger_joint_indices()[1]);
+  for (int i = 0; i < num_objects(); ++i) {
+    const Eigen::Isometry3d p = ObjectPose(i);
+    const int o = 18 + 13 * i;
+    s.segment<3>(o) = p.translation();
+    s.segment<4>(o + 3) = QuatXyzw(p.linear());
+    s.segment<3>(o + 7) = ObjectLinearVelocity(i);
+    s.segment<3>(o + 10) = ObjectAngularVelocity(i);
+  }
+  return s;
+}
+
+}  // namespace dreamforge::sim

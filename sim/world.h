@@ -1,0 +1,201 @@
+// The scene model (immutable, shared by threads) and the world (one per thread).
+//
+// Frames: the world frame is the robot base frame (panda_link0 at the origin, z up). The
+// nominal table surface is at z = 0; SceneParams::table_height moves it.
+// Control: Step() applies one action at the control rate (20 Hz) and runs `substeps`
+// fixed physics steps (240 Hz). Action (7 x 1, normalized to [-1, 1]): delta tool
+// position in the base frame (times ActionScale::position, m), delta tool rotation as an
+// axis-angle vector in the base frame (times ActionScale::rotation, rad), and the gripper
+// command (-1 open, +1 closed; the finger target is interpolated between).
+#pragma once
+
+#include <Eigen/Core>
+#include <Eigen/Geometry>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "robot/kinematics.h"
+#include "sim/bullet_world.h"
+#include "sim/task.h"
+#include "sim/urdf.h"
+
+namespace dreamforge::sim {
+
+using Action = Eigen::Matrix<double, 7, 1>;
+
+struct ActionScale {
+  double position = 0.05;  // m per control step at |a| = 1
+  double rotation = 0.3;   // rad per control step at |a| = 1
+};
+
+// Observations, robomimic key names. Quaternions are (x, y, z, w) as in robosuite.
+struct Observation {
+  Eigen::Vector3d eef_pos;                    // robot0_eef_pos, m, base frame
+  Eigen::Vector4d eef_quat;                   // robot0_eef_quat
+  Eigen::Vector2d gripper_qpos;               // robot0_gripper_qpos, m per finger
+  Eigen::Matrix<double, 7, 1> joint_pos;      // robot0_joint_pos, rad
+  Eigen::Matrix<double, 7, 1> joint_vel;      // robot0_joint_vel, rad/s
+  // object: manipulated object position (3), quaternion (4), position relative to the
+  // end effector (3), target position (3).
+  Eigen::Matrix<double, 13, 1> object;
+};
+// Key names and widths in the order above.
+struct ObsKey {
+  const char* name;
+  int dim;
+};
+const std::vector<ObsKey>& ObservationKeys();
+// Flattens one observation key into `out` (resized to its width).
+void ObservationValue(const Observation& obs, const std::string& key, Eigen::VectorXf* out);
+
+// One sampled scene. Nominal() gives the task's unperturbed scene.
+struct SceneParams {
+  std::vector<Eigen::Vector3d> object_start;  // (x, y, yaw) per task object
+  std::vector<double> mass_scale;             // per object, x nominal mass
+  std::vector<double> friction;               // per object, lateral friction
+  std::vector<double> restitution;            // per object
+  std::vector<double> size_scale;             // per object, x nominal size
+  Eigen::Vector3d target = Eigen::Vector3d::Zero();  // (x, y, yaw) of the target zone
+  double table_height = 0.0;  // m, table surface offset from nominal
+  Eigen::Matrix<double, 7, 1> start_joints = Eigen::Matrix<double, 7, 1>::Zero();  // rad
+  double damping_scale = 1.0;  // x URDF joint damping
+  double gain_scale = 1.0;     // x joint motor position gain
+  int latency_steps = 0;       // control steps between an action and its effect
+  double action_noise = 0.0;   // std of noise added to normalized actions
+  double obs_noise = 0.0;      // std of noise added to observed positions (m) and joints (rad)
+  uint64_t noise_seed = 0;     // seeds the world's noise generator
+};
+
+// Every sampled value, as stored with an episode (attr `perturbation`).
+nlohmann::json ToJson(const SceneParams& params);
+
+struct RobotConfig {
+  std::vector<std::string> arm_joints;     // 7 names, base to tip
+  std::vector<std::string> finger_joints;  // 2 names
+  std::string tip_link = "panda_hand";
+  Eigen::Isometry3d tool = Eigen::Isometry3d::Identity();  // tip link -> TCP
+  Eigen::Matrix<double, 7, 1> home;        // rad
+  double finger_open = 0.04;   // m per finger
+  double finger_friction = 1.5;
+  double position_gain = 0.1;  // Bullet motor kp (fraction of the error corrected per step)
+  double velocity_gain = 1.0;  // Bullet motor kd
+  static RobotConfig Panda();
+};
+
+class SceneModel {
+ public:
+  // Loads the robot and looks up the task. Throws SimError (bad URDF, unknown task or joint).
+  SceneModel(const std::string& task_name, const std::filesystem::path& urdf,
+             const PhysicsOptions& physics = {}, const RobotConfig& robot = RobotConfig::Panda());
+  static std::filesystem::path DefaultUrdf();  // sim/assets/panda.urdf of this source tree
+
+  const Task& task() const { return *task_; }
+  const RobotDesc& robot() const { return robot_; }
+  const RobotConfig& robot_config() const { return config_; }
+  const robot::KinematicChain& arm_chain() const { return chain_; }
+  const PhysicsOptions& physics() const { return physics_; }
+  const ActionScale& action_scale() const { return action_scale_; }
+  const std::vector<int>& arm_joint_indices() const { return arm_; }        // into robot().joints
+  const std::vector<int>& finger_joint_indices() const { return fingers_; }  // into robot().joints
+  SceneParams Nominal() const;
+  // robomimic-style env_args: env_name, type, env_kwargs (robot, rates, action scale).
+  nlohmann::json EnvArgs() const;
+  // Checks `params` against this scene (sizes, finiteness, positive scales). Throws SimError.
+  void Validate(const SceneParams& params) const;
+
+ private:
+  const Task* task_;
+  RobotDesc robot_;
+  RobotConfig config_;
+  robot::KinematicChain chain_;
+  PhysicsOptions physics_;
+  ActionScale action_scale_;
+  std::vector<int> arm_, fingers_;
+};
+
+struct StepInfo {
+  bool stable = true;        // false: NaN or exploding state
+  bool ik_converged = true;  // IK met its tolerances for this step's target
+  bool action_valid = true;  // false: a non-finite action was replaced by "hold"
+};
+
+class World {
+ public:
+  World(std::shared_ptr<const SceneModel> model, const SceneParams& params);
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  const SceneModel& model() const { return *model_; }
+  const SceneParams& params() const { return params_; }
+
+  // Current observation (with observation noise if params().obs_noise > 0).
+  Observation Observe();
+  // One control step. See the file comment for the action layout.
+  StepInfo Step(const Action& action);
+  int steps() const { return steps_; }
+  double time() const { return steps_ / model_->physics().control_hz(); }
+
+  // Physics state, world frame.
+  Eigen::Matrix<double, 7, 1> ArmJoints() const;
+  Eigen::Matrix<double, 7, 1> ArmVelocities() const;
+  Eigen::Vector2d FingerJoints() const;
+  Eigen::Isometry3d ToolPose() const;  // TCP, from the measured joints
+  int num_objects() const { return static_cast<int>(objects_.size()); }
+  Eigen::Isometry3d ObjectPose(int i) const;
+  Eigen::Vector3d ObjectLinearVelocity(int i) const;
+  Eigen::Vector3d ObjectAngularVelocity(int i) const;
+  Eigen::Vector3d ObjectSize(int i) const;  // after size perturbation, see ObjectSpec::size
+  double TableTop() const { return params_.table_height; }
+  double gripper_command() const { return gripper_command_; }
+  // True when any contact point joins a finger link and object i.
+  bool FingersTouch(int i) const;
+
+  // Task success bookkeeping, updated by Step().
+  const TaskStatus& status() const { return status_; }
+  bool succeeded() const;  // conditions held for the task's hold time
+
+  // Full physics state: arm q (7), finger q (2), arm qd (7), finger qd (2), then per
+  // object position (3), quaternion xyzw (4), linear (3) and angular (3) velocity.
+  Eigen::VectorXd GetState() const;
+  int StateDim() const { return 18 + 13 * num_objects(); }
+
+  // Bullet access for tests and adapters.
+  BulletWorld& bullet() { return *bullet_; }
+  const MultiBodyHandle& robot_body() const { return robot_; }
+  btRigidBody* object_body(int i) const { return objects_[i]; }
+
+ private:
+  void ApplyAction(const Action& a, StepInfo* info);
+  bool StateFinite() const;
+
+  std::shared_ptr<const SceneModel> model_;
+  SceneParams params_;
+  std::unique_ptr<BulletWorld> bullet_;
+  MultiBodyHandle robot_;
+  std::vector<btRigidBody*> objects_;
+  std::vector<Eigen::Vector3d> object_sizes_;
+  robot::Kinematics kinematics_;
+  Eigen::VectorXd q_scratch_, q_target_;
+  std::deque<Action> pending_;  // latency buffer
+  std::mt19937_64 noise_rng_;
+  double gripper_command_ = -1.0;
+  int steps_ = 0;
+  int hold_steps_ = 0;
+  TaskStatus status_;
+};
+
+// Rotation helpers (quaternion (x, y, z, w)).
+Eigen::Vector4d QuatXyzw(const Eigen::Matrix3d& r);
+// Yaw-only frame at `pose`'s position (z axis = world z).
+Eigen::Isometry3d PlanarFrame(const Eigen::Vector3d& position, double yaw);
+// Yaw of a rotation's x axis projected on the world plane.
+double Yaw(const Eigen::Matrix3d& r);
+
+}  // namespace dreamforge::sim

@@ -1,0 +1,76 @@
+// Shared by the datasets/ tests: deterministic synthetic episodes and a scratch directory.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "datasets/episode.h"
+
+namespace dreamforge::datasets::testing_util {
+
+// An episode of n steps with every field filled from a generator seeded with `seed`.
+inline Episode MakeEpisode(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  auto fill_f = [&](int rows, int cols) {
+    MatrixRXf m(rows, cols);
+    for (int i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(u(rng));
+    return m;
+  };
+  auto fill_d = [&](int rows, int cols) {
+    MatrixRXd m(rows, cols);
+    for (int i = 0; i < m.size(); ++i) m.data()[i] = u(rng);
+    return m;
+  };
+  Episode ep;
+  ep.actions = fill_f(n, 7);
+  ep.rewards = fill_f(n, 1).col(0);
+  ep.dones.assign(n, 0);
+  ep.dones.back() = 1;
+  ep.states = fill_d(n, 12);
+  ep.obs["robot0_eef_pos"] = fill_f(n, 3);
+  ep.obs["object"] = fill_f(n, 10);
+  for (const auto& [key, m] : ep.obs) ep.next_obs[key] = fill_f(n, static_cast<int>(m.cols()));
+  ep.eef_pose = fill_d(n, 16);
+  ep.object_poses["cube"] = fill_d(n, 16);
+  ep.object_poses["target"] = fill_d(n, 16);
+  for (const char* sig : {"grasp", "lift"}) {
+    std::vector<int32_t>& v = ep.subtask_term_signals[sig];
+    for (int t = 0; t < n; ++t) v.push_back(t >= n / 2 ? 1 : 0);
+  }
+  ep.seed = seed;
+  ep.source_demo = seed % 2 == 0 ? "" : "sha256:" + std::to_string(seed);
+  ep.perturbation = {{"object_mass", u(rng)}, {"friction", {u(rng), u(rng)}}};
+  ep.success = seed % 2 == 1;
+  return ep;
+}
+
+// True if both arrays have the same size and the same bytes.
+template <typename A, typename B>
+bool BitwiseEqual(const A& a, const B& b) {
+  return a.size() == b.size() &&
+         std::memcmp(a.data(), b.data(), sizeof(a.data()[0]) * a.size()) == 0;
+}
+
+// Fresh directory per test, removed afterwards.
+class ScratchDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("df_datasets_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
+            std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+};
+
+}  // namespace dreamforge::datasets::testing_util

@@ -1,0 +1,31 @@
+// Small helpers shared by the dreamforge subcommands.
+#pragma once
+
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+namespace dreamforge::tools {
+
+// Error for bad user input; main() prints "dreamforge <cmd>: <message>" and exits 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A one-line progress bar on stderr, redrawn in place when stderr is a terminal and
+// printed every ~10% otherwise (logs stay readable).
+class Progress {
+ public:
+  Progress(std::string label, long total);
+  void Update(long done, const std::string& suffix = "");
+  void Finish(const std::string& suffix = "");
+
+ private:
+  std::string label_;
+  long total_;
+  bool tty_;
+  int last_decile_ = -1;
+};
+
+}  // namespace dreamforge::tools

@@ -1,0 +1,11 @@
+// Each subcommand registers itself on the top-level CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace dreamforge::tools {
+
+void AddRecordCommand(CLI::App& app);
+void AddInspectCommand(CLI::App& app);
+
+}  // namespace dreamforge::tools
