@@ -373,12 +373,14 @@ bool World::StateFinite() const {
 
 StepInfo World::Step(const Action& action) {
   StepInfo info;
+  // Episodes store actions as float32: apply exactly what a replay of the file will apply.
   Action a = action;
   if (!a.allFinite()) {
     info.action_valid = false;
     a = Action::Zero();
     a[6] = gripper_command_;
   }
+  a = a.cwiseMax(-1.0).cwiseMin(1.0).cast<float>().cast<double>();
   if (params_.action_noise > 0) {
     std::normal_distribution<double> n(0.0, params_.action_noise);
     for (int k = 0; k < 6; ++k) a[k] += n(noise_rng_);

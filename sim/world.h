@@ -137,7 +137,8 @@ class World {
 
   // Current observation (with observation noise if params().obs_noise > 0).
   Observation Observe();
-  // One control step. See the file comment for the action layout.
+  // One control step. See the file comment for the action layout. The action is clamped to
+  // [-1, 1] and rounded to float32 (as stored in episode files) before it is applied.
   StepInfo Step(const Action& action);
   int steps() const { return steps_; }
   double time() const { return steps_ / model_->physics().control_hz(); }

@@ -38,9 +38,7 @@ void RunRecord(const RecordArgs& args) {
   const sim::SceneParams params = model->Nominal();
   sim::World world(model, params);
   sim::ScriptController controller(std::move(script));
-  Progress progress("record " + args.task, model->task().max_steps());
   const sim::RolloutResult result = sim::Rollout(world, controller);
-  progress.Finish(sim::OutcomeName(result.outcome));
 
   const double seconds = result.steps / model->physics().control_hz();
   if (result.outcome != sim::Outcome::kSuccess && !args.keep_failed) {

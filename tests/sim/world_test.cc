@@ -1,0 +1,191 @@
+#include "sim/world.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "datasets/episode_store.h"
+#include "sim/rollout.h"
+#include "sim/script.h"
+
+namespace dreamforge::sim {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::shared_ptr<const SceneModel> Model(const std::string& task) {
+  return std::make_shared<const SceneModel>(task, SceneModel::DefaultUrdf());
+}
+
+std::filesystem::path Demo(const std::string& name) {
+  return std::filesystem::path(DF_SOURCE_DIR) / "datasets" / "demos" / name;
+}
+
+// A controller that does nothing (gripper open).
+class Idle : public Controller {
+ public:
+  Action Act(const World&, const Observation&) override {
+    Action a = Action::Zero();
+    a[6] = -1;
+    return a;
+  }
+};
+
+TEST(WorldTest, UnknownTaskListsTheKnownOnes) {
+  try {
+    Model("juggle");
+    FAIL();
+  } catch (const SimError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown task 'juggle'"));
+    EXPECT_THAT(e.what(), HasSubstr("bottle_place"));
+    EXPECT_THAT(e.what(), HasSubstr("cube_stack"));
+  }
+}
+
+TEST(WorldTest, HoldsStillWithZeroActions) {
+  auto model = Model("bottle_place");
+  World world(model, model->Nominal());
+  const Eigen::Isometry3d start = world.ToolPose();
+  Idle idle;
+  RolloutOptions opt;
+  opt.max_steps = 40;
+  const RolloutResult r = Rollout(world, idle, opt);
+  EXPECT_EQ(r.outcome, Outcome::kTimeout);
+  EXPECT_FALSE(r.episode.success);
+  EXPECT_LT((world.ToolPose().translation() - start.translation()).norm(), 2e-3);
+  // The bottle stands where the task puts it.
+  EXPECT_NEAR(world.ObjectPose(0).translation().z(), 0.08, 2e-3);
+  EXPECT_LT(world.status().tilt, 1e-3);
+}
+
+TEST(WorldTest, SameActionsFromTheSameStateGiveBitwiseIdenticalTrajectories) {
+  auto model = Model("bottle_place");
+  ScriptController script(LoadScript(Demo("bottle_place.script.yaml")));
+  World first(model, model->Nominal());
+  const RolloutResult r = Rollout(first, script);
+  ASSERT_EQ(r.outcome, Outcome::kSuccess);
+
+  World second(model, model->Nominal());
+  ReplayController replay(r.episode.actions);
+  RolloutOptions opt;
+  opt.stop_on_success = false;
+  opt.stop_when_finished = true;
+  const RolloutResult again = Rollout(second, replay, opt);
+  ASSERT_EQ(again.episode.states.rows(), r.episode.states.rows());
+  EXPECT_EQ(0, std::memcmp(again.episode.states.data(), r.episode.states.data(),
+                           sizeof(double) * r.episode.states.size()));
+  EXPECT_EQ(first.GetState(), second.GetState());
+}
+
+TEST(WorldTest, GraspIsHeldByFingerContactOnly) {
+  auto model = Model("bottle_place");
+  World world(model, model->Nominal());
+  ScriptController script(LoadScript(Demo("bottle_place.script.yaml")));
+  script.Reset(world);
+  Observation obs = world.Observe();
+  int lifted_steps = 0;
+  for (int t = 0; t < model->task().max_steps() && !world.succeeded(); ++t) {
+    world.Step(script.Act(world, obs));
+    obs = world.Observe();
+    const double bottom = world.ObjectPose(0).translation().z() - world.ObjectSize(0).y() / 2;
+    if (bottom > world.TableTop() + 0.05) {
+      ++lifted_steps;
+      // Lifted 5 cm off the table: only the fingers can be holding it.
+      EXPECT_TRUE(world.FingersTouch(0)) << "step " << t;
+      EXPECT_EQ(world.bullet().dynamics().getNumConstraints(), 0) << "rigid-body constraint";
+      const btRigidBody* object = world.object_body(0);
+      EXPECT_EQ(object->getNumConstraintRefs(), 0);
+      auto& dyn = world.bullet().dynamics();
+      for (int c = 0; c < dyn.getNumMultiBodyConstraints(); ++c) {
+        btMultiBodyConstraint* mc = dyn.getMultiBodyConstraint(c);
+        EXPECT_EQ(mc->getMultiBodyA(), world.robot_body().body);
+        EXPECT_TRUE(mc->getMultiBodyB() == nullptr || mc->getMultiBodyB() == world.robot_body().body);
+      }
+    }
+  }
+  EXPECT_GT(lifted_steps, 20);
+  EXPECT_TRUE(world.succeeded());
+}
+
+TEST(WorldTest, NonFiniteActionIsHeldNotApplied) {
+  auto model = Model("bottle_place");
+  World world(model, model->Nominal());
+  const Eigen::Isometry3d start = world.ToolPose();
+  Action a = Action::Constant(std::nan(""));
+  const StepInfo info = world.Step(a);
+  EXPECT_FALSE(info.action_valid);
+  EXPECT_TRUE(info.stable);
+  EXPECT_LT((world.ToolPose().translation() - start.translation()).norm(), 1e-3);
+}
+
+TEST(WorldTest, BadSceneParametersAreRejected) {
+  auto model = Model("bottle_place");
+  SceneParams p = model->Nominal();
+  p.mass_scale[0] = -1;
+  try {
+    World w(model, p);
+    FAIL();
+  } catch (const SimError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("mass_scale"));
+  }
+}
+
+class ShippedDemoTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShippedDemoTest, ReplayingItsActionsSucceeds) {
+  const std::string task = GetParam();
+  datasets::EpisodeReader reader(Demo(task + ".hdf5"));
+  ASSERT_EQ(reader.num_episodes(), 1);
+  EXPECT_EQ(reader.env_args()["env_name"], task);
+  const datasets::Episode ep = reader.ReadEpisode(0);
+  EXPECT_TRUE(ep.success);
+  auto model = Model(task);
+  World world(model, model->Nominal());
+  ReplayController replay(ep.actions);
+  RolloutOptions opt;
+  opt.max_steps = static_cast<int>(ep.actions.rows()) + 40;
+  const RolloutResult r = Rollout(world, replay, opt);
+  EXPECT_EQ(r.outcome, Outcome::kSuccess) << OutcomeName(r.outcome);
+  // Subtask signals: grasp before place, both present.
+  const auto& grasp = ep.subtask_term_signals.at("grasp");
+  const auto& place = ep.subtask_term_signals.at("place");
+  const auto first = [](const std::vector<int32_t>& s) {
+    return std::find(s.begin(), s.end(), 1) - s.begin();
+  };
+  EXPECT_LT(first(grasp), first(place));
+  EXPECT_LT(first(place), static_cast<long>(place.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tasks, ShippedDemoTest, ::testing::Values("bottle_place", "cube_stack"));
+
+TEST(ScriptTest, BadFieldsAreNamed) {
+  const auto err = [](const std::string& yaml) -> std::string {
+    try {
+      ParseScript(yaml, "s.yaml");
+    } catch (const SimError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_THAT(err("task: x\nwaypoints:\n  - {frame: moon}\n"),
+              HasSubstr("s.yaml: waypoints[0].frame: expected object, target, world or relative"));
+  EXPECT_THAT(err("task: x\nwaypoints:\n  - {pos: [1, 2]}\n"),
+              HasSubstr("s.yaml: waypoints[0].pos: expected a list of 3 numbers"));
+  EXPECT_THAT(err("task: x\nwaypoints: []\n"), HasSubstr("s.yaml: waypoints: expected a non-empty list"));
+  EXPECT_THAT(err("task: x\nspeed: -1\nwaypoints:\n  - {}\n"), HasSubstr("s.yaml: speed: must be positive"));
+  EXPECT_THAT(err("task: x\nwaypoints:\n  - {grip: open}\n"), HasSubstr("s.yaml: waypoints[0].grip: unknown field"));
+  EXPECT_THAT(err("task: [\n"), HasSubstr("s.yaml: YAML error"));
+}
+
+TEST(RolloutTest, GripperSignalsFollowCloseAndOpen) {
+  datasets::MatrixRXf actions = datasets::MatrixRXf::Zero(6, 7);
+  const float g[6] = {-1, -1, 1, 1, -1, -1};
+  for (int t = 0; t < 6; ++t) actions(t, 6) = g[t];
+  const auto s = GripperSubtaskSignals(actions, {"grasp", "place"});
+  EXPECT_EQ(s.at("grasp"), (std::vector<int32_t>{0, 0, 1, 1, 1, 1}));
+  EXPECT_EQ(s.at("place"), (std::vector<int32_t>{0, 0, 0, 0, 1, 1}));
+}
+
+}  // namespace
+}  // namespace dreamforge::sim

@@ -1,0 +1,162 @@
+// End-to-end tests of the dreamforge command line: the real binary, real physics, real files.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct CmdResult {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+CmdResult Shell(const std::string& cmd) {
+  CmdResult r{-1, ""};
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+CmdResult Dreamforge(const std::string& args) { return Shell(std::string(DF_DREAMFORGE_BIN) + " " + args); }
+
+std::string Script(const std::string& task) {
+  return std::string(DF_SOURCE_DIR) + "/datasets/demos/" + task + ".script.yaml";
+}
+
+std::string ReadBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("df_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+class RecordTaskTest : public CliTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(RecordTaskTest, RecordsOneSuccessfulEpisodeThatInspectAndH5pyRead) {
+  const std::string task = GetParam();
+  const fs::path out = dir_ / "demo.hdf5";
+  const CmdResult rec = Dreamforge("record --task " + task + " --device script:" + Script(task) +
+                             " --out " + out.string());
+  ASSERT_EQ(rec.status, 0) << rec.output;
+  EXPECT_THAT(rec.output, HasSubstr("success"));
+  EXPECT_FALSE(fs::exists(out.string() + ".tmp"));
+
+  const CmdResult ins = Dreamforge("inspect --json " + out.string());
+  ASSERT_EQ(ins.status, 0) << ins.output;
+  const nlohmann::json j = nlohmann::json::parse(ins.output);
+  EXPECT_EQ(j["episodes"], 1);
+  EXPECT_EQ(j["successes"], 1);
+  EXPECT_GT(j["samples"].get<int>(), 50);
+
+  // An independent reader: Debian's h5py, robomimic layout.
+  if (!fs::exists("/usr/bin/python3") || Shell("/usr/bin/python3 -c 'import h5py'").status != 0) {
+    GTEST_SKIP() << "Debian python3-h5py is not installed";
+  }
+  const fs::path py = dir_ / "check.py";
+  std::ofstream(py) << R"PY(
+import json, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+data = f["data"]
+env = json.loads(data.attrs["env_args"])
+assert env["env_name"] == sys.argv[2], env
+assert data.attrs["total"] > 0
+demos = sorted(data.keys())
+assert demos == ["demo_0"], demos
+d = data["demo_0"]
+n = int(d.attrs["num_samples"])
+assert d["actions"].shape == (n, 7) and d["actions"].dtype == "float32"
+assert d["rewards"].shape == (n,) and d["dones"].shape == (n,)
+assert d["dones"][-1] == 1 and d["rewards"][-1] == 1.0
+assert d["states"].dtype == "float64" and d["states"].shape[0] == n
+for k in ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos",
+          "robot0_joint_vel", "object"]:
+    assert d["obs"][k].shape[0] == n, k
+    assert d["next_obs"][k].shape == d["obs"][k].shape, k
+assert d["datagen_info/eef_pose"].shape == (n, 4, 4)
+assert "grasp" in d["datagen_info/subtask_term_signals"]
+assert bool(d.attrs["success"])
+train = [x.decode() for x in f["mask/train"][:]]
+assert train == ["demo_0"], train
+print("OK")
+)PY";
+  const CmdResult check = Shell("/usr/bin/python3 " + py.string() + " " + out.string() + " " + task);
+  EXPECT_EQ(check.status, 0) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("OK"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tasks, RecordTaskTest, ::testing::Values("bottle_place", "cube_stack"));
+
+TEST_F(CliTest, TwoProcessesRecordTheSameBytes) {
+  const std::string args = "record --task bottle_place --device script:" + Script("bottle_place");
+  ASSERT_EQ(Dreamforge(args + " --out " + (dir_ / "a.hdf5").string()).status, 0);
+  ASSERT_EQ(Dreamforge(args + " --out " + (dir_ / "b.hdf5").string()).status, 0);
+  const std::string a = ReadBytes(dir_ / "a.hdf5"), b = ReadBytes(dir_ / "b.hdf5");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "the two recordings differ";
+}
+
+TEST_F(CliTest, BadInputGivesOneLineAndNonZeroExit) {
+  const fs::path out = dir_ / "x.hdf5";
+  CmdResult r = Dreamforge("record --task bottle_place --device script:/nope.yaml --out " + out.string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("/nope.yaml: cannot open script file"));
+
+  r = Dreamforge("record --task juggle --device script:" + Script("bottle_place") + " --out " + out.string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("juggle"));
+
+  r = Dreamforge("record --task cube_stack --device script:" + Script("bottle_place") + " --out " + out.string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("task: the script is for 'bottle_place'"));
+
+  r = Dreamforge("record --device keyboard --out " + out.string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("--device 'keyboard'"));
+  EXPECT_FALSE(fs::exists(out));
+
+  const fs::path garbage = dir_ / "garbage.hdf5";
+  std::ofstream(garbage) << "not an hdf5 file";
+  r = Dreamforge("inspect " + garbage.string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr(garbage.string()));
+
+  r = Dreamforge("inspect");
+  EXPECT_NE(r.status, 0);
+}
+
+TEST_F(CliTest, HelpDocumentsTheCommands) {
+  const CmdResult r = Dreamforge("--help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("record"));
+  EXPECT_THAT(r.output, HasSubstr("inspect"));
+  const CmdResult rec = Dreamforge("record --help");
+  EXPECT_EQ(rec.status, 0);
+  EXPECT_THAT(rec.output, HasSubstr("script:FILE"));
+}
+
+}  // namespace
