@@ -1,0 +1,73 @@
+#include "augment/segment.h"
+
+#include <algorithm>
+
+namespace dreamforge::augment {
+
+Eigen::Isometry3d PoseRow(const datasets::MatrixRXd& poses, int t) {
+  Eigen::Isometry3d p;
+  p.matrix() = Eigen::Map<const Eigen::Matrix<double, 4, 4, Eigen::RowMajor>>(poses.row(t).data());
+  return p;
+}
+
+std::vector<Segment> SegmentDemo(const datasets::Episode& demo,
+                                 const std::vector<SegmentSpec>& specs) {
+  const int n = demo.num_samples();
+  if (specs.empty()) throw AugmentError("segmenting a demo needs at least one subtask");
+  if (n == 0) throw AugmentError("the demo has no samples");
+  if (demo.eef_pose.rows() != n) throw AugmentError("datagen_info/eef_pose: expected one pose per step");
+  // End step (exclusive) of every segment but the last, from the signals.
+  std::vector<int> ends;
+  for (size_t k = 0; k + 1 < specs.size(); ++k) {
+    auto it = demo.subtask_term_signals.find(specs[k].signal);
+    if (it == demo.subtask_term_signals.end()) {
+      throw AugmentError("datagen_info/subtask_term_signals/" + specs[k].signal + ": missing");
+    }
+    const auto first = std::find(it->second.begin(), it->second.end(), 1);
+    if (first == it->second.end()) {
+      throw AugmentError("datagen_info/subtask_term_signals/" + specs[k].signal + ": never becomes 1");
+    }
+    const int end = static_cast<int>(first - it->second.begin()) + 1;
+    if (!ends.empty() && end <= ends.back()) {
+      throw AugmentError("datagen_info/subtask_term_signals/" + specs[k].signal +
+                         ": ends before the previous subtask");
+    }
+    ends.push_back(end);
+  }
+  ends.push_back(n);
+  if (ends.size() > 1 && ends[ends.size() - 2] >= n) {
+    throw AugmentError("the last subtask is empty (its signal ends at the last step)");
+  }
+
+  std::vector<Segment> segments;
+  int begin = 0;
+  for (size_t k = 0; k < specs.size(); ++k) {
+    auto frame = demo.object_poses.find(specs[k].frame);
+    if (frame == demo.object_poses.end() || frame->second.rows() != n) {
+      throw AugmentError("datagen_info/object_poses/" + specs[k].frame + ": missing");
+    }
+    Segment s;
+    s.begin = begin;
+    s.end = ends[k];
+    s.frame = specs[k].frame;
+    s.frame_pose = PoseRow(frame->second, begin);
+    const Eigen::Isometry3d inv = s.frame_pose.inverse();
+    for (int t = s.begin; t < s.end; ++t) {
+      s.eef_in_frame.push_back(inv * PoseRow(demo.eef_pose, t));
+      s.gripper.push_back(demo.actions(t, 6));
+    }
+    segments.push_back(std::move(s));
+    begin = ends[k];
+  }
+  return segments;
+}
+
+std::vector<Eigen::Isometry3d> TransformSegment(const Segment& segment,
+                                                const Eigen::Isometry3d& new_frame) {
+  std::vector<Eigen::Isometry3d> out;
+  out.reserve(segment.eef_in_frame.size());
+  for (const Eigen::Isometry3d& p : segment.eef_in_frame) out.push_back(new_frame * p);
+  return out;
+}
+
+}  // namespace dreamforge::augment

@@ -1,0 +1,47 @@
+// Demo segmentation and the object-centric transform (MimicGen): each subtask's
+// end-effector poses are expressed in the frame of the object it acts on, so they can be
+// replayed around that object wherever a perturbed scene puts it.
+#pragma once
+
+#include <Eigen/Geometry>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "datasets/episode.h"
+
+namespace dreamforge::augment {
+
+// Bad input to augment/ (a demo without the expected signals or poses, ...).
+class AugmentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct SegmentSpec {
+  std::string signal;  // datagen_info/subtask_term_signals/<signal> ends the segment
+  std::string frame;   // datagen_info/object_poses/<frame> is the frame it acts in
+};
+
+struct Segment {
+  int begin = 0;  // first step (inclusive)
+  int end = 0;    // last step + 1
+  std::string frame;
+  Eigen::Isometry3d frame_pose = Eigen::Isometry3d::Identity();  // frame at `begin`, world
+  std::vector<Eigen::Isometry3d> eef_in_frame;  // (end - begin) poses, in frame_pose
+  std::vector<float> gripper;                   // (end - begin) gripper commands
+};
+
+// Splits a demo at the first step where each signal becomes 1 (that step closes the
+// segment); the last segment runs to the end of the demo and uses the last spec's frame.
+// Throws AugmentError naming the missing signal or frame, or signals out of order.
+std::vector<Segment> SegmentDemo(const datasets::Episode& demo, const std::vector<SegmentSpec>& specs);
+
+// The segment's end-effector poses (world frame) around a frame placed at `new_frame`.
+std::vector<Eigen::Isometry3d> TransformSegment(const Segment& segment,
+                                                const Eigen::Isometry3d& new_frame);
+
+// Row t of a (N x 16) row-major pose matrix as an isometry.
+Eigen::Isometry3d PoseRow(const datasets::MatrixRXd& poses, int t);
+
+}  // namespace dreamforge::augment
