@@ -101,6 +101,7 @@ Episode ReadDemo(const Ctx& ctx, const H5::Group& data, const std::string& name,
 }  // namespace
 
 struct EpisodeReader::Impl {
+  fs::path path;
   Ctx ctx;
   H5::H5File file;
   H5::Group data;
@@ -175,6 +176,7 @@ void EpisodeReader::Impl::Validate() {
 EpisodeReader::EpisodeReader(const fs::path& path) : impl_(std::make_unique<Impl>()) {
   internal::SilenceHdf5();
   Impl& m = *impl_;
+  m.path = path;
   m.ctx.file = path.string();
   std::error_code ec;
   if (!fs::exists(path, ec)) m.ctx.Fail("", "no such file");
@@ -198,6 +200,7 @@ EpisodeReader::EpisodeReader(const fs::path& path) : impl_(std::make_unique<Impl
 
 EpisodeReader::~EpisodeReader() = default;
 
+const fs::path& EpisodeReader::path() const { return impl_->path; }
 int EpisodeReader::num_episodes() const { return static_cast<int>(impl_->names.size()); }
 int64_t EpisodeReader::num_samples() const { return impl_->offsets.back(); }
 std::vector<std::string> EpisodeReader::demo_names() const { return impl_->names; }

@@ -98,21 +98,21 @@ void WriteDemo(const H5::Group& data, const std::string& name, const Episode& ep
                const std::string& perturbation) {
   using internal::WriteArray;
   const hsize_t n = ep.num_samples();
-  H5::Group g = data.createGroup(name);
+  H5::Group g = internal::CreateGroup(data, name);
   internal::WriteScalarAttr<int64_t>(g, "num_samples", static_cast<int64_t>(n));
   WriteArray(g, "actions", ep.actions.data(), {n, kActionDim});
   WriteArray(g, "rewards", ep.rewards.data(), {n});
   WriteArray(g, "dones", ep.dones.data(), {n});
   WriteArray(g, "states", ep.states.data(), {n, hsize_t(ep.states.cols())});
-  H5::Group obs = g.createGroup("obs");
+  H5::Group obs = internal::CreateGroup(g, "obs");
   for (const auto& [key, m] : ep.obs) WriteArray(obs, key, m.data(), {n, hsize_t(m.cols())});
-  H5::Group next = g.createGroup("next_obs");
+  H5::Group next = internal::CreateGroup(g, "next_obs");
   for (const auto& [key, m] : ep.next_obs) WriteArray(next, key, m.data(), {n, hsize_t(m.cols())});
-  H5::Group info = g.createGroup("datagen_info");
+  H5::Group info = internal::CreateGroup(g, "datagen_info");
   WriteArray(info, "eef_pose", ep.eef_pose.data(), {n, 4, 4});
-  H5::Group objects = info.createGroup("object_poses");
+  H5::Group objects = internal::CreateGroup(info, "object_poses");
   for (const auto& [obj, m] : ep.object_poses) WriteArray(objects, obj, m.data(), {n, 4, 4});
-  H5::Group signals = info.createGroup("subtask_term_signals");
+  H5::Group signals = internal::CreateGroup(info, "subtask_term_signals");
   for (const auto& [sig, v] : ep.subtask_term_signals) WriteArray(signals, sig, v.data(), {n});
   internal::WriteScalarAttr<uint64_t>(g, "seed", ep.seed);
   internal::WriteStringAttr(g, "source_demo", ep.source_demo);
@@ -160,12 +160,13 @@ EpisodeWriter::EpisodeWriter(const fs::path& path, const nlohmann::json& env_arg
   if (!env_args.is_object()) m.ctx.Fail("/data", "env_args must be a JSON object");
   const std::string env_json = env_args.dump();
   try {
-    m.file = H5::H5File(m.tmp.string(), H5F_ACC_TRUNC);
+    m.file = H5::H5File(m.tmp.string(), H5F_ACC_TRUNC, internal::FileCreateProps(),
+                        internal::FileAccessProps());
   } catch (const H5::Exception& e) {
     m.ctx.Fail("", "cannot create " + m.tmp.string() + ": " + internal::Hdf5Reason(e));
   }
   try {
-    m.data = m.file.createGroup("data");
+    m.data = internal::CreateGroup(m.file, "data");
     internal::WriteStringAttr(m.data, "env_args", env_json);
     m.file.flush(H5F_SCOPE_LOCAL);
   } catch (const H5::Exception& e) {
@@ -231,7 +232,7 @@ void EpisodeWriter::Close(const std::vector<std::string>& train,
   }
   try {
     internal::WriteScalarAttr<int64_t>(m.data, "total", m.total);
-    H5::Group mask = m.file.createGroup("mask");
+    H5::Group mask = internal::CreateGroup(m.file, "mask");
     internal::WriteStringList(mask, "train", train);
     internal::WriteStringList(mask, "valid", valid);
     mask.close();

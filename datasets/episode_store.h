@@ -50,6 +50,9 @@ class DatasetError : public std::runtime_error {
 // the file). Destroying the writer without Close() deletes the .tmp file.
 // The .tmp file is a valid episode file minus data/total and mask/: everything needed to
 // resume it later (demo count, schema) can be recovered by scanning data/demo_*.
+// Deterministic output ("same seed, same bytes"): the file's bytes depend only on env_args,
+// the appended episodes and the masks, never on the time, path or process (HDF5 object
+// modification times are off).
 class EpisodeWriter {
  public:
   // Creates (truncating) `<path>.tmp`; env_args (task, robot, rates, perturbation spec) is
@@ -101,6 +104,8 @@ class EpisodeReader {
   EpisodeReader(const EpisodeReader&) = delete;
   EpisodeReader& operator=(const EpisodeReader&) = delete;
 
+  // The path given to the constructor, as error messages name it.
+  const std::filesystem::path& path() const;
   int num_episodes() const;
   int64_t num_samples() const;                  // total over all episodes
   std::vector<std::string> demo_names() const;  // numeric order

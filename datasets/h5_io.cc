@@ -86,6 +86,43 @@ std::string DescribeType(const H5::DataType& type) {
   }
 }
 
+namespace {
+
+// Throws if an HDF5 C call returned a negative status.
+void Check(herr_t status, const char* func) {
+  if (status < 0) throw H5::PropListIException(func, "failed");
+}
+
+}  // namespace
+
+H5::FileCreatPropList FileCreateProps() {
+  H5::FileCreatPropList fcpl;
+  Check(H5Pset_obj_track_times(fcpl.getId(), false), "H5Pset_obj_track_times");
+  return fcpl;
+}
+
+H5::FileAccPropList FileAccessProps() {
+  H5::FileAccPropList fapl;
+  fapl.setLibverBounds(H5F_LIBVER_EARLIEST, H5F_LIBVER_V18);
+  return fapl;
+}
+
+H5::DSetCreatPropList DatasetCreateProps() {
+  H5::DSetCreatPropList dcpl;
+  Check(H5Pset_obj_track_times(dcpl.getId(), false), "H5Pset_obj_track_times");
+  return dcpl;
+}
+
+H5::Group CreateGroup(const H5::Group& parent, const std::string& name) {
+  H5::PropList gcpl(H5P_GROUP_CREATE);
+  Check(H5Pset_obj_track_times(gcpl.getId(), false), "H5Pset_obj_track_times");
+  const hid_t id = H5Gcreate2(parent.getId(), name.c_str(), H5P_DEFAULT, gcpl.getId(), H5P_DEFAULT);
+  if (id < 0) throw H5::GroupIException("H5Gcreate2", "cannot create group '" + name + "'");
+  H5::Group group(id);  // takes its own reference to the id...
+  H5Gclose(id);         // ...so drop ours
+  return group;
+}
+
 void WriteStringAttr(const H5::H5Object& obj, const std::string& name, const std::string& value) {
   H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
   type.setCset(H5T_CSET_UTF8);
@@ -104,7 +141,7 @@ void WriteStringList(const H5::Group& g, const std::string& name,
     std::memcpy(buffer.data() + i * len, values[i].data(), values[i].size());
   }
   const hsize_t dims[1] = {values.size()};
-  H5::DataSet ds = g.createDataSet(name, type, H5::DataSpace(1, dims));
+  H5::DataSet ds = g.createDataSet(name, type, H5::DataSpace(1, dims), DatasetCreateProps());
   if (!values.empty()) ds.write(buffer.data(), type);
 }
 

@@ -118,13 +118,31 @@ void CheckFinite(const Ctx& ctx, const std::string& path, const T* data,
 }
 
 // ---- Writing. These throw H5::Exception; callers convert.
+//
+// "Same seed, same bytes": a written file depends on its content alone. HDF5 would
+// otherwise store each object's modification time in its header (object time tracking
+// is on by default), so everything the writer creates goes through the helpers below.
+
+// File creation / access properties for episode files: the root group without
+// modification time (HDF5 1.10 writes none there anyway; explicit so no version does), and
+// the file format pinned to library versions [earliest, 1.8] (superblock v0, v1 object
+// headers: what h5py/robomimic read, and no format drift in the bytes when the HDF5
+// library is upgraded). Nothing else in the file varies between runs: no timestamps, no
+// file name, no uninitialized bytes (checked under MALLOC_PERTURB_).
+H5::FileCreatPropList FileCreateProps();
+H5::FileAccPropList FileAccessProps();
+// Dataset creation properties: contiguous layout, no modification time.
+H5::DSetCreatPropList DatasetCreateProps();
+// Creates group `name` in `parent` without modification time (the C++ API of HDF5 1.10
+// takes no group creation property list, hence this helper).
+H5::Group CreateGroup(const H5::Group& parent, const std::string& name);
 
 // Contiguous dataset `name` of shape `dims` in g, from row-major `data`.
 template <typename T>
 void WriteArray(const H5::Group& g, const std::string& name, const T* data,
                 const std::vector<hsize_t>& dims) {
   H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
-  H5::DataSet ds = g.createDataSet(name, H5Type<T>::File(), space);
+  H5::DataSet ds = g.createDataSet(name, H5Type<T>::File(), space, DatasetCreateProps());
   ds.write(data, H5Type<T>::Mem());
 }
 

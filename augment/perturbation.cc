@@ -1,0 +1,289 @@
+#include "augment/perturbation.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#ifndef DF_AUGMENT_SPEC_DIR
+#error "DF_AUGMENT_SPEC_DIR must name augment/specs"
+#endif
+
+namespace dreamforge::augment {
+namespace {
+
+// Field name -> the bounds a value must respect (after scaling) and whether it is integer.
+struct FieldRule {
+  double min;       // smallest allowed value
+  bool min_open;    // true: value must be > min
+  double max;       // largest allowed value
+  bool integer;
+};
+
+const std::map<std::string, FieldRule>& Rules() {
+  static const std::map<std::string, FieldRule> rules = {
+      {"object_x", {-0.3, false, 0.3, false}},     {"object_y", {-0.3, false, 0.3, false}},
+      {"object_yaw", {-M_PI, false, M_PI, false}}, {"target_x", {-0.3, false, 0.3, false}},
+      {"target_y", {-0.3, false, 0.3, false}},     {"target_yaw", {-M_PI, false, M_PI, false}},
+      {"mass_scale", {0.0, true, 100.0, false}},   {"friction", {0.0, false, 10.0, false}},
+      {"restitution", {0.0, false, 1.0, false}},   {"size_scale", {0.0, true, 3.0, false}},
+      {"table_height", {-0.1, false, 0.1, false}}, {"start_joints", {-0.5, false, 0.5, false}},
+      {"damping_scale", {0.0, false, 10.0, false}}, {"gain_scale", {0.0, true, 10.0, false}},
+      {"latency_steps", {0.0, false, 10.0, true}}, {"action_noise", {0.0, false, 1.0, false}},
+      {"obs_noise", {0.0, false, 0.1, false}},
+  };
+  return rules;
+}
+
+[[noreturn]] void Fail(const std::string& source, const std::string& field, const std::string& what) {
+  throw AugmentError(source + ": " + field + ": " + what);
+}
+
+double Num(const YAML::Node& n, const std::string& source, const std::string& field) {
+  try {
+    const double v = n.as<double>();
+    if (!std::isfinite(v)) Fail(source, field, "must be finite");
+    return v;
+  } catch (const YAML::Exception&) {
+    Fail(source, field, "expected a number");
+  }
+}
+
+std::string Fmt(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+Distribution ParseDistribution(const YAML::Node& node, const std::string& source,
+                               const std::string& field) {
+  if (!node.IsMap()) Fail(source, field, "expected a mapping like {dist: uniform, min: 0, max: 1}");
+  if (!node["dist"]) Fail(source, field + ".dist", "missing (uniform, normal, uniform_int or constant)");
+  const std::string dist = node["dist"].as<std::string>();
+  std::set<std::string> allowed;
+  Distribution d;
+  if (dist == "uniform" || dist == "uniform_int") {
+    d.kind = dist == "uniform" ? Distribution::Kind::kUniform : Distribution::Kind::kUniformInt;
+    allowed = {"dist", "min", "max"};
+    if (!node["min"]) Fail(source, field + ".min", "missing");
+    if (!node["max"]) Fail(source, field + ".max", "missing");
+    d.a = Num(node["min"], source, field + ".min");
+    d.b = Num(node["max"], source, field + ".max");
+    if (d.a > d.b) Fail(source, field, "min (" + Fmt(d.a) + ") is greater than max (" + Fmt(d.b) + ")");
+    if (d.kind == Distribution::Kind::kUniformInt &&
+        (d.a != std::floor(d.a) || d.b != std::floor(d.b))) {
+      Fail(source, field, "uniform_int bounds must be integers");
+    }
+  } else if (dist == "normal") {
+    d.kind = Distribution::Kind::kNormal;
+    allowed = {"dist", "mean", "std", "min", "max"};
+    d.a = node["mean"] ? Num(node["mean"], source, field + ".mean") : 0.0;
+    if (!node["std"]) Fail(source, field + ".std", "missing");
+    d.b = Num(node["std"], source, field + ".std");
+    if (d.b < 0) Fail(source, field + ".std", "must be >= 0");
+    if (node["min"]) d.lo = Num(node["min"], source, field + ".min");
+    if (node["max"]) d.hi = Num(node["max"], source, field + ".max");
+    if (d.lo && d.hi && *d.lo > *d.hi) Fail(source, field, "min is greater than max");
+    if (d.lo && d.a < *d.lo) Fail(source, field, "mean is below min");
+    if (d.hi && d.a > *d.hi) Fail(source, field, "mean is above max");
+  } else if (dist == "constant") {
+    d.kind = Distribution::Kind::kConstant;
+    allowed = {"dist", "value"};
+    if (!node["value"]) Fail(source, field + ".value", "missing");
+    d.a = Num(node["value"], source, field + ".value");
+  } else {
+    Fail(source, field + ".dist", "unknown distribution '" + dist +
+                                      "' (uniform, normal, uniform_int or constant)");
+  }
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    if (!allowed.count(key)) Fail(source, field + "." + key, "unknown key for dist " + dist);
+  }
+  return d;
+}
+
+uint64_t SplitMix(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+double Distribution::Lower() const {
+  switch (kind) {
+    case Kind::kConstant: return a;
+    case Kind::kUniform:
+    case Kind::kUniformInt: return a;
+    case Kind::kNormal: return lo ? *lo : (b == 0 ? a : -std::numeric_limits<double>::infinity());
+  }
+  return a;
+}
+
+double Distribution::Upper() const {
+  switch (kind) {
+    case Kind::kConstant: return a;
+    case Kind::kUniform:
+    case Kind::kUniformInt: return b;
+    case Kind::kNormal: return hi ? *hi : (b == 0 ? a : std::numeric_limits<double>::infinity());
+  }
+  return a;
+}
+
+Rng::Rng(uint64_t seed, uint64_t index) {
+  uint64_t s = seed;
+  const uint64_t a = SplitMix(s);
+  uint64_t t = index ^ a;
+  state_ = SplitMix(t);
+}
+
+uint64_t Rng::Next() { return SplitMix(state_); }
+
+double Rng::Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+
+double Rng::Normal() {
+  // Box-Muller with u1 in (0, 1].
+  const double u1 = 1.0 - Uniform();
+  const double u2 = Uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+double Rng::Draw(const Distribution& d) {
+  switch (d.kind) {
+    case Distribution::Kind::kConstant: return d.a;
+    case Distribution::Kind::kUniform: return d.a + (d.b - d.a) * Uniform();
+    case Distribution::Kind::kUniformInt: {
+      const uint64_t span = static_cast<uint64_t>(d.b - d.a) + 1;
+      return d.a + static_cast<double>(Next() % span);
+    }
+    case Distribution::Kind::kNormal: {
+      for (int attempt = 0; attempt < 64; ++attempt) {
+        const double v = d.a + d.b * Normal();
+        if ((!d.lo || v >= *d.lo) && (!d.hi || v <= *d.hi)) return v;
+      }
+      return d.a;  // a truncation window far in the tail: fall back to the mean
+    }
+  }
+  return d.a;
+}
+
+nlohmann::json PerturbationSpec::ToJson() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, d] : fields) {
+    nlohmann::json f;
+    switch (d.kind) {
+      case Distribution::Kind::kConstant: f = {{"dist", "constant"}, {"value", d.a}}; break;
+      case Distribution::Kind::kUniform: f = {{"dist", "uniform"}, {"min", d.a}, {"max", d.b}}; break;
+      case Distribution::Kind::kUniformInt:
+        f = {{"dist", "uniform_int"}, {"min", d.a}, {"max", d.b}};
+        break;
+      case Distribution::Kind::kNormal:
+        f = {{"dist", "normal"}, {"mean", d.a}, {"std", d.b}};
+        if (d.lo) f["min"] = *d.lo;
+        if (d.hi) f["max"] = *d.hi;
+        break;
+    }
+    j[name] = f;
+  }
+  return j;
+}
+
+PerturbationSpec ParseSpec(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw AugmentError(source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " +
+                       e.msg);
+  }
+  PerturbationSpec spec;
+  spec.source = source;
+  if (root.IsNull()) return spec;  // an empty spec perturbs nothing
+  if (!root.IsMap()) throw AugmentError(source + ": expected a mapping of field: distribution");
+  for (const auto& kv : root) {
+    const std::string field = kv.first.as<std::string>();
+    auto rule = Rules().find(field);
+    if (rule == Rules().end()) {
+      std::string known;
+      for (const auto& [n, r] : Rules()) known += (known.empty() ? "" : ", ") + n;
+      Fail(source, field, "unknown field (known: " + known + ")");
+    }
+    const Distribution d = ParseDistribution(kv.second, source, field);
+    const FieldRule& r = rule->second;
+    const double lo = d.Lower(), hi = d.Upper();
+    if (r.min_open ? !(lo > r.min) : !(lo >= r.min)) {
+      Fail(source, field, "values must be " + std::string(r.min_open ? "> " : ">= ") + Fmt(r.min) +
+                              " but the range reaches " + Fmt(lo));
+    }
+    if (!(hi <= r.max)) {
+      Fail(source, field, "values must be <= " + Fmt(r.max) + " but the range reaches " + Fmt(hi));
+    }
+    if (r.integer && d.kind != Distribution::Kind::kUniformInt &&
+        !(d.kind == Distribution::Kind::kConstant && d.a == std::floor(d.a))) {
+      Fail(source, field, "an integer field needs dist uniform_int or an integer constant");
+    }
+    spec.fields[field] = d;
+  }
+  return spec;
+}
+
+PerturbationSpec LoadSpec(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw AugmentError(path.string() + ": cannot open perturbation spec");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseSpec(ss.str(), path.string());
+}
+
+std::filesystem::path DefaultSpecPath(const std::string& task) {
+  return std::filesystem::path(DF_AUGMENT_SPEC_DIR) / (task + ".yaml");
+}
+
+sim::SceneParams SampleScene(const sim::SceneModel& model, const PerturbationSpec& spec,
+                             uint64_t seed, uint64_t index) {
+  sim::SceneParams p = model.Nominal();
+  Rng rng(seed, index);
+  // A fixed draw order: every field draws whether or not the spec has it, so adding one
+  // field to a spec does not change the values drawn for the others.
+  auto draw = [&](const char* name, double nominal, bool scale) {
+    // Each draw takes one key from the main stream and draws from its own generator, so
+    // truncated normals that retry never shift the draws after them.
+    const uint64_t key = rng.Next();
+    auto it = spec.fields.find(name);
+    if (it == spec.fields.end()) return nominal;
+    Rng field_rng(key, index);
+    const double v = field_rng.Draw(it->second);
+    return scale ? nominal * v : nominal + v;
+  };
+  const int n = static_cast<int>(p.object_start.size());
+  for (int i = 0; i < n; ++i) {
+    p.object_start[i].x() = draw("object_x", p.object_start[i].x(), false);
+    p.object_start[i].y() = draw("object_y", p.object_start[i].y(), false);
+    p.object_start[i].z() = draw("object_yaw", p.object_start[i].z(), false);
+    p.mass_scale[i] = draw("mass_scale", 1.0, true);
+    p.size_scale[i] = draw("size_scale", 1.0, true);
+    // friction and restitution are absolute values when perturbed.
+    auto f = spec.fields.find("friction");
+    p.friction[i] = draw("friction", f == spec.fields.end() ? p.friction[i] : 0.0, false);
+    auto r = spec.fields.find("restitution");
+    p.restitution[i] = draw("restitution", r == spec.fields.end() ? p.restitution[i] : 0.0, false);
+  }
+  p.target.x() = draw("target_x", p.target.x(), false);
+  p.target.y() = draw("target_y", p.target.y(), false);
+  p.target.z() = draw("target_yaw", p.target.z(), false);
+  p.table_height = draw("table_height", p.table_height, false);
+  for (int k = 0; k < 7; ++k) p.start_joints[k] = draw("start_joints", p.start_joints[k], false);
+  p.damping_scale = draw("damping_scale", 1.0, true);
+  p.gain_scale = draw("gain_scale", 1.0, true);
+  p.latency_steps = static_cast<int>(std::lround(draw("latency_steps", 0.0, false)));
+  p.action_noise = draw("action_noise", 0.0, false);
+  p.obs_noise = draw("obs_noise", 0.0, false);
+  p.noise_seed = rng.Next();
+  return p;
+}
+
+}  // namespace dreamforge::augment
