@@ -1,6 +1,7 @@
 #include "augment/segment.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace dreamforge::augment {
 
@@ -10,8 +11,16 @@ Eigen::Isometry3d PoseRow(const datasets::MatrixRXd& poses, int t) {
   return p;
 }
 
+Eigen::Isometry3d Planarize(const Eigen::Isometry3d& pose) {
+  const double yaw = std::atan2(pose.linear()(1, 0), pose.linear()(0, 0));
+  Eigen::Isometry3d p = Eigen::Isometry3d::Identity();
+  p.linear() = Eigen::AngleAxisd(yaw, Eigen::Vector3d::UnitZ()).toRotationMatrix();
+  p.translation() = pose.translation();
+  return p;
+}
+
 std::vector<Segment> SegmentDemo(const datasets::Episode& demo,
-                                 const std::vector<SegmentSpec>& specs) {
+                                 const std::vector<SegmentSpec>& specs, bool planar_frames) {
   const int n = demo.num_samples();
   if (specs.empty()) throw AugmentError("segmenting a demo needs at least one subtask");
   if (n == 0) throw AugmentError("the demo has no samples");
@@ -51,6 +60,7 @@ std::vector<Segment> SegmentDemo(const datasets::Episode& demo,
     s.end = ends[k];
     s.frame = specs[k].frame;
     s.frame_pose = PoseRow(frame->second, begin);
+    if (planar_frames) s.frame_pose = Planarize(s.frame_pose);
     const Eigen::Isometry3d inv = s.frame_pose.inverse();
     for (int t = s.begin; t < s.end; ++t) {
       s.eef_in_frame.push_back(inv * PoseRow(demo.eef_pose, t));

@@ -35,7 +35,13 @@ struct Segment {
 // Splits a demo at the first step where each signal becomes 1 (that step closes the
 // segment); the last segment runs to the end of the demo and uses the last spec's frame.
 // Throws AugmentError naming the missing signal or frame, or signals out of order.
-std::vector<Segment> SegmentDemo(const datasets::Episode& demo, const std::vector<SegmentSpec>& specs);
+// With planar_frames, each frame is reduced to its position and yaw (z along gravity), so
+// a slightly tilted object does not tilt the replayed motion.
+std::vector<Segment> SegmentDemo(const datasets::Episode& demo, const std::vector<SegmentSpec>& specs,
+                                 bool planar_frames = false);
+
+// Position and yaw of a pose (z axis = world z).
+Eigen::Isometry3d Planarize(const Eigen::Isometry3d& pose);
 
 // The segment's end-effector poses (world frame) around a frame placed at `new_frame`.
 std::vector<Eigen::Isometry3d> TransformSegment(const Segment& segment,

@@ -1,5 +1,7 @@
 #include "sim/rollout.h"
 
+#include "robot/geometry.h"
+
 namespace dreamforge::sim {
 namespace {
 
@@ -18,6 +20,22 @@ Action ReplayController::Act(const World&, const Observation&) {
   } else {
     a[6] = actions_.rows() > 0 ? actions_(actions_.rows() - 1, 6) : -1.0;
   }
+  return a;
+}
+
+Action TrackingAction(const World& world, const Eigen::Isometry3d& desired,
+                      const Eigen::Isometry3d& previous_desired, double gripper, double gain) {
+  const ActionScale& scale = world.model().action_scale();
+  const Eigen::Isometry3d tool = world.ToolPose();
+  Action a;
+  a.head<3>() = ((desired.translation() - previous_desired.translation()) +
+                 gain * (desired.translation() - tool.translation())) /
+                scale.position;
+  a.segment<3>(3) = (robot::MatrixToAxisAngle(desired.linear() * previous_desired.linear().transpose()) +
+                     gain * robot::MatrixToAxisAngle(desired.linear() * tool.linear().transpose())) /
+                    scale.rotation;
+  a.head<6>() = a.head<6>().cwiseMax(-1.0).cwiseMin(1.0);
+  a[6] = gripper;
   return a;
 }
 

@@ -43,6 +43,12 @@ RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions
 std::map<std::string, std::vector<int32_t>> GripperSubtaskSignals(
     const datasets::MatrixRXf& actions, const std::vector<std::string>& names);
 
+// Pose tracking used by the scripted and dream controllers: the planned motion of this step
+// (desired - previous_desired) fed forward, plus `gain` x the remaining error to the
+// measured tool pose. A gain below ~0.6 keeps the loop stable with up to 2 steps of latency.
+Action TrackingAction(const World& world, const Eigen::Isometry3d& desired,
+                      const Eigen::Isometry3d& previous_desired, double gripper, double gain = 0.5);
+
 // Replays recorded actions open-loop.
 class ReplayController : public Controller {
  public:

@@ -163,6 +163,7 @@ void ScriptController::StartSegment(const World& world) {
 
 Action ScriptController::Act(const World& world, const Observation&) {
   if (!started_ && index_ < script_.waypoints.size()) StartSegment(world);
+  const Eigen::Isometry3d previous = desired_;
   if (index_ < script_.waypoints.size()) {
     ++step_;
     if (step_ <= move_steps_) {
@@ -181,15 +182,7 @@ Action ScriptController::Act(const World& world, const Observation&) {
       }
     }
   }
-  const ActionScale& scale = world.model().action_scale();
-  const Eigen::Isometry3d tool = world.ToolPose();
-  Action a;
-  a.head<3>() = (desired_.translation() - tool.translation()) / scale.position;
-  a.segment<3>(3) =
-      robot::MatrixToAxisAngle(desired_.linear() * tool.linear().transpose()) / scale.rotation;
-  a.head<6>() = a.head<6>().cwiseMax(-1.0).cwiseMin(1.0);
-  a[6] = gripper_;
-  return a;
+  return TrackingAction(world, desired_, previous, gripper_);
 }
 
 }  // namespace dreamforge::sim

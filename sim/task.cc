@@ -50,6 +50,7 @@ class BottlePlace : public Task {
   std::vector<std::string> subtask_signals() const override { return {"grasp", "place"}; }
   std::vector<std::string> subtask_frames() const override { return {"object", "target"}; }
   int max_steps() const override { return 400; }
+  double target_yaw_symmetry() const override { return 0.0; }  // a round zone
   Eigen::Isometry3d TargetFrame(const World& w) const override {
     const Eigen::Vector3d& t = w.params().target;
     return PlanarFrame(Eigen::Vector3d(t.x(), t.y(), w.TableTop()), t.z());
@@ -96,6 +97,7 @@ class CubeStack : public Task {
   std::vector<std::string> subtask_signals() const override { return {"grasp", "place"}; }
   std::vector<std::string> subtask_frames() const override { return {"object", "target"}; }
   int max_steps() const override { return 400; }
+  double target_yaw_symmetry() const override { return objects_[1].YawSymmetry(); }
   // The top face of cube B, with B's yaw folded into [-45, 45] degrees.
   Eigen::Isometry3d TargetFrame(const World& w) const override {
     const Eigen::Isometry3d b = w.ObjectPose(1);

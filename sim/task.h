@@ -2,6 +2,7 @@
 #pragma once
 
 #include <Eigen/Geometry>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,12 @@ struct ObjectSpec {
   double restitution = 0.0;
   Eigen::Vector3d start = Eigen::Vector3d::Zero();  // nominal (x, y, yaw) on the table
   double Height() const { return shape == Shape::kBox ? size.z() : size.y(); }
+  // Yaw under which the object looks the same, rad: 0 for a cylinder (any yaw), pi/2 for a
+  // box with a square footprint, pi for any other box.
+  double YawSymmetry() const {
+    if (shape == Shape::kCylinder) return 0.0;
+    return size.x() == size.y() ? M_PI / 2 : M_PI;
+  }
 };
 
 // Why an episode ended. Failures are counted by reason, never crash a batch.
@@ -50,6 +57,8 @@ class Task {
   // Which frame each subtask acts on: "object" or "target".
   virtual std::vector<std::string> subtask_frames() const = 0;
   virtual int max_steps() const = 0;  // control steps before a timeout
+  // Yaw under which the target looks the same (see ObjectSpec::YawSymmetry).
+  virtual double target_yaw_symmetry() const = 0;
   // The target frame in the world (position at the surface the object is set on, yaw).
   virtual Eigen::Isometry3d TargetFrame(const World& world) const = 0;
   // Evaluates the success conditions on the current physics state.

@@ -156,6 +156,45 @@ nlohmann::json ToJson(const SceneParams& p) {
           {"noise_seed", p.noise_seed}};
 }
 
+SceneParams SceneParamsFromJson(const nlohmann::json& j) {
+  auto get = [&](const char* key) -> const nlohmann::json& {
+    if (!j.is_object() || !j.contains(key)) throw SimError(std::string("scene parameters: missing ") + key);
+    return j.at(key);
+  };
+  auto vec = [&](const char* key, int n) {
+    const nlohmann::json& v = get(key);
+    if (!v.is_array() || static_cast<int>(v.size()) != n) {
+      throw SimError(std::string("scene parameters: ") + key + ": expected " + std::to_string(n) + " numbers");
+    }
+    Eigen::VectorXd out(n);
+    for (int i = 0; i < n; ++i) out[i] = v[i].get<double>();
+    return out;
+  };
+  try {
+    SceneParams p;
+    for (const auto& s : get("object_start")) {
+      if (!s.is_array() || s.size() != 3) throw SimError("scene parameters: object_start: expected [x, y, yaw] lists");
+      p.object_start.emplace_back(s[0].get<double>(), s[1].get<double>(), s[2].get<double>());
+    }
+    p.mass_scale = get("mass_scale").get<std::vector<double>>();
+    p.friction = get("friction").get<std::vector<double>>();
+    p.restitution = get("restitution").get<std::vector<double>>();
+    p.size_scale = get("size_scale").get<std::vector<double>>();
+    p.target = vec("target", 3);
+    p.table_height = get("table_height").get<double>();
+    p.start_joints = vec("start_joints", 7);
+    p.damping_scale = get("damping_scale").get<double>();
+    p.gain_scale = get("gain_scale").get<double>();
+    p.latency_steps = get("latency_steps").get<int>();
+    p.action_noise = get("action_noise").get<double>();
+    p.obs_noise = get("obs_noise").get<double>();
+    p.noise_seed = get("noise_seed").get<uint64_t>();
+    return p;
+  } catch (const nlohmann::json::exception& e) {
+    throw SimError(std::string("scene parameters: ") + e.what());
+  }
+}
+
 void SceneModel::Validate(const SceneParams& p) const {
   const size_t n = task_->objects().size();
   auto fail = [](const std::string& what) { throw SimError("scene parameters: " + what); };

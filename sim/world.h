@@ -75,6 +75,8 @@ struct SceneParams {
 
 // Every sampled value, as stored with an episode (attr `perturbation`).
 nlohmann::json ToJson(const SceneParams& params);
+// The inverse of ToJson. Throws SimError naming the missing or malformed field.
+SceneParams SceneParamsFromJson(const nlohmann::json& j);
 
 struct RobotConfig {
   std::vector<std::string> arm_joints;     // 7 names, base to tip

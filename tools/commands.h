@@ -7,5 +7,7 @@ namespace dreamforge::tools {
 
 void AddRecordCommand(CLI::App& app);
 void AddInspectCommand(CLI::App& app);
+void AddDreamCommand(CLI::App& app);
+void AddMergeCommand(CLI::App& app);
 
 }  // namespace dreamforge::tools

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "augment/segment.h"
 #include "datasets/episode_store.h"
 #include "sim/urdf.h"
 #include "tools/cli_util.h"
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "dreamforge 0.1.0");
   dreamforge::tools::AddRecordCommand(app);
+  dreamforge::tools::AddDreamCommand(app);
+  dreamforge::tools::AddMergeCommand(app);
   dreamforge::tools::AddInspectCommand(app);
   try {
     app.parse(argc, argv);
@@ -25,6 +28,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dreamforge: %s\n", e.what());
     return 2;
   } catch (const dreamforge::sim::SimError& e) {
+    std::fprintf(stderr, "dreamforge: %s\n", e.what());
+    return 2;
+  } catch (const dreamforge::augment::AugmentError& e) {
     std::fprintf(stderr, "dreamforge: %s\n", e.what());
     return 2;
   } catch (const dreamforge::datasets::DatasetError& e) {

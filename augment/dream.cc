@@ -1,0 +1,191 @@
+#include "augment/dream.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "datasets/episode_store.h"
+#include "robot/geometry.h"
+
+namespace dreamforge::augment {
+namespace {
+
+constexpr double kBridgeSpeed = 0.25;          // m/s
+constexpr double kBridgeRotationSpeed = 1.0;   // rad/s
+
+double YawOf(const Eigen::Isometry3d& p) { return std::atan2(p.linear()(1, 0), p.linear()(0, 0)); }
+
+// The new frame's yaw, moved by a multiple of the symmetry angle to lie as close as possible
+// to the demo frame's yaw (symmetry 0: any yaw looks the same, keep the demo's).
+double FoldYaw(double yaw_now, double yaw_demo, double symmetry) {
+  if (symmetry <= 0.0) return yaw_demo;
+  return yaw_now - symmetry * std::round((yaw_now - yaw_demo) / symmetry);
+}
+
+}  // namespace
+
+std::string HashFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw AugmentError(path + ": cannot open");
+  uint64_t h = 1469598103934665603ULL;
+  char buf[1 << 16];
+  while (in) {
+    in.read(buf, sizeof buf);
+    for (std::streamsize k = 0; k < in.gcount(); ++k) {
+      h ^= static_cast<unsigned char>(buf[k]);
+      h *= 1099511628211ULL;
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+DreamSource PrepareSource(std::shared_ptr<const sim::SceneModel> model, const std::string& demo_path,
+                          PerturbationSpec spec, uint64_t seed) {
+  datasets::EpisodeReader reader(demo_path);
+  const sim::Task& task = model->task();
+  const std::string env = reader.env_args().value("env_name", "");
+  if (env != task.name()) {
+    throw AugmentError(demo_path + ": /data env_args.env_name: the demo is of task '" + env +
+                       "', not '" + task.name() + "'");
+  }
+  if (reader.num_episodes() < 1) throw AugmentError(demo_path + ": /data: no demo in the file");
+  const datasets::Episode demo = reader.ReadEpisode(0);
+  if (!demo.success) throw AugmentError(demo_path + ": /data/demo_0: the demo did not succeed");
+  std::vector<SegmentSpec> specs;
+  const auto signals = task.subtask_signals();
+  const auto frames = task.subtask_frames();
+  auto frame_key = [&](const std::string& f) { return f == "object" ? task.objects()[0].name : f; };
+  for (size_t k = 0; k < signals.size(); ++k) specs.push_back({signals[k], frame_key(frames[k])});
+  specs.push_back({"", frame_key(frames.back())});  // the rest of the demo (release, retract)
+  DreamSource source;
+  try {
+    source.segments = SegmentDemo(demo, specs, /*planar_frames=*/true);
+  } catch (const AugmentError& e) {
+    throw AugmentError(demo_path + ": /data/demo_0/" + e.what());
+  }
+  source.model = std::move(model);
+  source.spec = std::move(spec);
+  source.demo_hash = HashFile(demo_path);
+  source.seed = seed;
+  return source;
+}
+
+Eigen::Isometry3d SegmentController::FrameNow(const sim::World& world, const Segment& seg) const {
+  const sim::Task& task = world.model().task();
+  Eigen::Isometry3d now;
+  double symmetry = 0.0;
+  if (seg.frame == "target") {
+    now = task.TargetFrame(world);
+    symmetry = task.target_yaw_symmetry();
+  } else {
+    int object = -1;
+    for (int i = 0; i < world.num_objects(); ++i) {
+      if (task.objects()[i].name == seg.frame) object = i;
+    }
+    if (object < 0) object = 0;
+    now = world.ObjectPose(object);
+    symmetry = task.objects()[object].YawSymmetry();
+  }
+  now = Planarize(now);
+  const double yaw = FoldYaw(YawOf(now), YawOf(seg.frame_pose), symmetry);
+  now.linear() = Eigen::AngleAxisd(yaw, Eigen::Vector3d::UnitZ()).toRotationMatrix();
+  return now;
+}
+
+void SegmentController::Reset(const sim::World& world) {
+  segment_ = 0;
+  gripper_ = -1.0;
+  desired_ = world.ToolPose();
+  StartSegment(world);
+}
+
+void SegmentController::StartSegment(const sim::World& world) {
+  step_ = 0;
+  if (segment_ >= source_.segments.size()) return;
+  const Segment& seg = source_.segments[segment_];
+  path_ = TransformSegment(seg, FrameNow(world, seg));
+  bridge_start_ = desired_;
+  const double dist = (path_.front().translation() - desired_.translation()).norm();
+  const double angle =
+      robot::MatrixToAxisAngle(path_.front().linear() * desired_.linear().transpose()).norm();
+  const double hz = world.model().physics().control_hz();
+  bridge_steps_ = static_cast<int>(std::ceil(std::max(dist / kBridgeSpeed, angle / kBridgeRotationSpeed) * hz));
+}
+
+sim::Action SegmentController::Act(const sim::World& world, const sim::Observation& obs) {
+  const Eigen::Isometry3d previous = desired_;
+  if (segment_ < source_.segments.size()) {
+    const Segment& seg = source_.segments[segment_];
+    if (step_ < bridge_steps_) {
+      const double s = static_cast<double>(step_ + 1) / bridge_steps_;
+      const double u = s * s * (3.0 - 2.0 * s);
+      desired_.translation() = bridge_start_.translation() +
+                               u * (path_.front().translation() - bridge_start_.translation());
+      desired_.linear() = Eigen::Quaterniond(bridge_start_.linear())
+                              .slerp(u, Eigen::Quaterniond(path_.front().linear()))
+                              .toRotationMatrix();
+    } else {
+      const size_t t = static_cast<size_t>(step_ - bridge_steps_);
+      if (t >= path_.size()) {  // segment done: the next one starts from here
+        ++segment_;
+        StartSegment(world);
+        return Act(world, obs);
+      }
+      desired_ = path_[t];
+      gripper_ = seg.gripper[t];
+    }
+    ++step_;
+  }
+  return sim::TrackingAction(world, desired_, previous, gripper_);
+}
+
+std::string FailureReason(const sim::RolloutResult& r, bool lifted) {
+  switch (r.outcome) {
+    case sim::Outcome::kUnstable: return "unstable";
+    case sim::Outcome::kDropped: return "dropped";
+    case sim::Outcome::kIkFailure: return "ik_failure";
+    default: break;
+  }
+  if (r.steps > 0 && r.ik_misses > r.steps / 10) return "ik_failure";
+  if (!lifted) return "grasp_failed";
+  if (!r.final_status.placed) return "slip_or_drop";
+  return "timeout";
+}
+
+DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
+  DreamResult result;
+  const sim::SceneModel& model = *source.model;
+  for (int j = 0; j < max_attempts; ++j) {
+    const uint64_t key = DreamKey(i, static_cast<uint64_t>(j));
+    const sim::SceneParams params = SampleScene(model, source.spec, source.seed, key);
+    sim::World world(source.model, params);
+    SegmentController controller(source);
+    sim::RolloutResult r = sim::Rollout(world, controller);
+    ++result.attempts;
+    result.physics_steps += static_cast<double>(r.steps) * model.physics().substeps;
+    if (r.outcome == sim::Outcome::kSuccess) {
+      result.kept = true;
+      result.episode = std::move(r.episode);
+      result.episode.seed = key;
+      result.episode.source_demo = source.demo_hash;
+      nlohmann::json p = sim::ToJson(params);
+      p["dream_index"] = i;
+      p["attempt"] = j;
+      p["run_seed"] = source.seed;
+      result.episode.perturbation = p;
+      return result;
+    }
+    // Lifted: the object's centre rose 3 cm above where it started (state column 20 = z).
+    bool lifted = false;
+    const auto& states = r.episode.states;
+    for (Eigen::Index t = 0; t < states.rows(); ++t) {
+      if (states(t, 20) > states(0, 20) + 0.03) lifted = true;
+    }
+    ++result.failures[FailureReason(r, lifted)];
+  }
+  return result;
+}
+
+}  // namespace dreamforge::augment

@@ -1,0 +1,79 @@
+// One dream: a perturbed scene, the source demo's segments mapped into its object frames,
+// executed closed-loop in physics and judged by the task's success predicate.
+//
+// Dream i is a pure function of (source demo, spec, run seed, i): attempt j of dream i
+// samples its scene from SampleScene(seed, DreamKey(i, j)); the first successful attempt
+// is kept. So episode i is the same whatever the worker count, order, shard or machine.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "augment/perturbation.h"
+#include "augment/segment.h"
+#include "sim/rollout.h"
+
+namespace dreamforge::augment {
+
+// The demo dreams are made from, prepared once and shared read-only by every worker.
+struct DreamSource {
+  std::shared_ptr<const sim::SceneModel> model;
+  PerturbationSpec spec;
+  std::vector<Segment> segments;
+  std::string demo_hash;  // content hash of the source demo (hex)
+  uint64_t seed = 0;      // run seed
+};
+
+// Reads demo `index` of an episode file, checks it belongs to the model's task and
+// segments it by the task's subtask signals. Throws AugmentError / DatasetError.
+DreamSource PrepareSource(std::shared_ptr<const sim::SceneModel> model, const std::string& demo_path,
+                          PerturbationSpec spec, uint64_t seed);
+
+// FNV-1a 64 of a file's bytes, as 16 hex digits.
+std::string HashFile(const std::string& path);
+
+// Scene index of attempt j of dream i.
+inline uint64_t DreamKey(uint64_t i, uint64_t j) { return (i << 20) | j; }
+
+// Follows the source segments around the live object frames (MimicGen-style): at the start
+// of each segment the reference frame is read from the world, the segment is mapped into
+// it, and a bridge interpolates from the current pose to its first pose.
+class SegmentController : public sim::Controller {
+ public:
+  explicit SegmentController(const DreamSource& source) : source_(source) {}
+  void Reset(const sim::World& world) override;
+  sim::Action Act(const sim::World& world, const sim::Observation& obs) override;
+
+ private:
+  void StartSegment(const sim::World& world);
+  Eigen::Isometry3d FrameNow(const sim::World& world, const Segment& seg) const;
+
+  const DreamSource& source_;
+  size_t segment_ = 0;
+  int step_ = 0;
+  int bridge_steps_ = 0;
+  double gripper_ = -1.0;
+  std::vector<Eigen::Isometry3d> path_;  // the current segment's poses, world frame
+  Eigen::Isometry3d desired_ = Eigen::Isometry3d::Identity();
+  Eigen::Isometry3d bridge_start_ = Eigen::Isometry3d::Identity();
+};
+
+struct DreamResult {
+  bool kept = false;
+  int attempts = 0;                      // attempts made for this dream
+  std::map<std::string, int> failures;   // reason -> count among those attempts
+  datasets::Episode episode;             // the kept episode (if kept)
+  double physics_steps = 0;              // physics steps simulated, all attempts
+};
+
+// Why a failed rollout failed: unstable, ik_failure, dropped, grasp_failed, slip_or_drop,
+// timeout.
+std::string FailureReason(const sim::RolloutResult& r, bool lifted);
+
+// Makes dream i, trying at most max_attempts scenes.
+DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts);
+
+}  // namespace dreamforge::augment

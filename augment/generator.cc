@@ -1,0 +1,362 @@
+#include "augment/generator.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "datasets/episode_store.h"
+
+namespace dreamforge::augment {
+namespace fs = std::filesystem;
+namespace {
+
+void WriteJsonAtomically(const fs::path& path, const nlohmann::json& j) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream o(tmp);
+    if (!o) throw AugmentError(tmp.string() + ": cannot write");
+    o << j.dump(2) << "\n";
+    if (!o) throw AugmentError(tmp.string() + ": write failed");
+  }
+  fs::rename(tmp, path);
+}
+
+nlohmann::json ReadJson(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw AugmentError(path.string() + ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw AugmentError(path.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+fs::path ChunkPath(const fs::path& parts, int c) {
+  char name[32];
+  std::snprintf(name, sizeof name, "chunk_%06d.hdf5", c);
+  return parts / name;
+}
+
+bool IsValid(int64_t dream_index) { return (dream_index + 1) % 10 == 0; }
+
+std::string FailureText(const std::map<std::string, int>& f) {
+  std::string s;
+  for (const auto& [k, v] : f) s += (s.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  return s;
+}
+
+}  // namespace
+
+std::vector<int64_t> ShardIndices(int count, int shard, int shards) {
+  std::vector<int64_t> out;
+  for (int64_t i = shard; i < count; i += shards) out.push_back(i);
+  return out;
+}
+
+double GridOccupancy(const std::vector<std::pair<double, double>>& xy, double x_lo, double x_hi,
+                     double y_lo, double y_hi) {
+  constexpr int kCells = 10;
+  if (!(x_hi > x_lo) || !(y_hi > y_lo)) return xy.empty() ? 0.0 : 1.0;
+  std::vector<bool> hit(kCells * kCells, false);
+  for (const auto& [x, y] : xy) {
+    const int cx = std::clamp(static_cast<int>((x - x_lo) / (x_hi - x_lo) * kCells), 0, kCells - 1);
+    const int cy = std::clamp(static_cast<int>((y - y_lo) / (y_hi - y_lo) * kCells), 0, kCells - 1);
+    hit[cy * kCells + cx] = true;
+  }
+  return static_cast<double>(std::count(hit.begin(), hit.end(), true)) / (kCells * kCells);
+}
+
+nlohmann::json GeneratorSummary::ToJson(const PerturbationSpec& spec,
+                                        const sim::SceneModel& model) const {
+  nlohmann::json failures_json = nlohmann::json::object();
+  for (const auto& [k, v] : failures) failures_json[k] = v;
+  const sim::SceneParams nominal = model.Nominal();
+  auto range = [&](const char* field, double nominal_value, double* lo, double* hi) {
+    auto it = spec.fields.find(field);
+    *lo = nominal_value + (it == spec.fields.end() ? 0.0 : it->second.Lower());
+    *hi = nominal_value + (it == spec.fields.end() ? 0.0 : it->second.Upper());
+  };
+  double xl, xh, yl, yh;
+  range("object_x", nominal.object_start[0].x(), &xl, &xh);
+  range("object_y", nominal.object_start[0].y(), &yl, &yh);
+  return {{"attempts", attempts},
+          {"kept", kept},
+          {"failures", failures_json},
+          {"success_rate", attempts > 0 ? static_cast<double>(kept) / attempts : 0.0},
+          {"wall_seconds", wall_seconds},
+          {"kept_per_second", wall_seconds > 0 ? kept / wall_seconds : 0.0},
+          {"workers", workers},
+          {"physics_steps", physics_steps},
+          {"resumed_chunks", resumed_chunks},
+          {"diversity",
+           {{"object_xy_grid", "10x10 over the spec's object_x/object_y range"},
+            {"object_xy_occupancy", GridOccupancy(object_xy, xl, xh, yl, yh)}}}};
+}
+
+nlohmann::json DreamEnvArgs(const DreamSource& source, const GeneratorOptions& options) {
+  nlohmann::json env = source.model->EnvArgs();
+  env["dreamforge"] = {{"source_demo", source.demo_hash},
+                       {"spec", source.spec.ToJson()},
+                       {"seed", source.seed},
+                       {"count", options.count},
+                       {"max_attempts", options.max_attempts}};
+  return env;
+}
+
+int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::string& out,
+                        const std::vector<int64_t>& expected) {
+  if (inputs.empty()) throw AugmentError("merge: no input files");
+  struct Item {
+    int64_t dream;
+    size_t file;
+    int demo;
+  };
+  std::vector<std::unique_ptr<datasets::EpisodeReader>> readers;
+  std::vector<Item> items;
+  nlohmann::json identity;
+  nlohmann::json env0;
+  for (size_t f = 0; f < inputs.size(); ++f) {
+    readers.push_back(std::make_unique<datasets::EpisodeReader>(inputs[f]));
+    nlohmann::json env = readers.back()->env_args();
+    if (!env.contains("dreamforge")) {
+      throw AugmentError(inputs[f] + ": /data env_args: not a dream file (no 'dreamforge' entry)");
+    }
+    env["dreamforge"].erase("shard");
+    env["dreamforge"].erase("shard_indices");
+    nlohmann::json id = {{"env_name", env.value("env_name", "")}, {"dreamforge", env["dreamforge"]}};
+    if (f == 0) {
+      identity = id;
+      env0 = env;
+    } else if (id != identity) {
+      for (const char* key : {"source_demo", "spec", "seed", "count", "max_attempts"}) {
+        if (id["dreamforge"][key] != identity["dreamforge"][key]) {
+          throw AugmentError(inputs[f] + ": /data env_args.dreamforge." + key + " differs from " +
+                             inputs[0] + "'s");
+        }
+      }
+      throw AugmentError(inputs[f] + ": /data env_args differ from " + inputs[0] + "'s (" +
+                         (id["env_name"] != identity["env_name"] ? "env_name" : "dreamforge") + ")");
+    }
+    for (int d = 0; d < readers.back()->num_episodes(); ++d) {
+      const nlohmann::json p = readers.back()->ReadEpisode(d).perturbation;
+      if (!p.contains("dream_index")) {
+        throw AugmentError(inputs[f] + ": /data/demo_" + std::to_string(d) +
+                           " perturbation: no dream_index");
+      }
+      items.push_back({p["dream_index"].get<int64_t>(), f, d});
+    }
+  }
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.dream < b.dream; });
+  for (size_t k = 1; k < items.size(); ++k) {
+    if (items[k].dream == items[k - 1].dream) {
+      throw AugmentError("merge: dream " + std::to_string(items[k].dream) + " appears in both " +
+                         inputs[items[k - 1].file] + " and " + inputs[items[k].file]);
+    }
+  }
+  std::vector<int64_t> have;
+  for (const Item& it : items) have.push_back(it.dream);
+  std::vector<int64_t> missing;
+  std::set_difference(expected.begin(), expected.end(), have.begin(), have.end(),
+                      std::back_inserter(missing));
+  if (!missing.empty()) {
+    throw AugmentError("merge: " + std::to_string(missing.size()) + " dream(s) missing, first " +
+                       std::to_string(missing.front()));
+  }
+  std::vector<int64_t> extra;
+  std::set_difference(have.begin(), have.end(), expected.begin(), expected.end(),
+                      std::back_inserter(extra));
+  if (!extra.empty()) {
+    throw AugmentError("merge: unexpected dream " + std::to_string(extra.front()) +
+                       " (not part of this run or shard)");
+  }
+  const bool complete = static_cast<int64_t>(expected.size()) == env0["dreamforge"]["count"].get<int64_t>();
+  nlohmann::json out_env = env0;
+  if (!complete) {
+    out_env["dreamforge"]["shard_indices"] = {expected.front(), expected.size()};
+  }
+  datasets::EpisodeWriter writer(out, out_env);
+  std::vector<std::string> train, valid;
+  for (const Item& it : items) {
+    const std::string name = writer.Append(readers[it.file]->ReadEpisode(it.demo));
+    (IsValid(it.dream) ? valid : train).push_back(name);
+  }
+  writer.Close(train, valid);
+  return static_cast<int64_t>(items.size());
+}
+
+GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& out,
+                                const GeneratorOptions& opt) {
+  if (opt.count < 1 || opt.workers < 1 || opt.shards < 1 || opt.shard < 0 ||
+      opt.shard >= opt.shards || opt.chunk < 1 || opt.max_attempts < 1) {
+    throw AugmentError("generator options: count, workers, chunk, max_attempts must be >= 1 and "
+                       "0 <= shard < shards");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  GeneratorSummary summary;
+  summary.workers = opt.workers;
+  const std::vector<int64_t> indices = ShardIndices(opt.count, opt.shard, opt.shards);
+  if (indices.empty()) throw AugmentError("shard " + std::to_string(opt.shard) + "/" +
+                                          std::to_string(opt.shards) + " holds no dream");
+  const fs::path parts = out + ".parts";
+  nlohmann::json run = DreamEnvArgs(source, opt);
+  run["dreamforge"]["shard"] = {opt.shard, opt.shards};
+  run["chunk"] = opt.chunk;
+  if (fs::exists(parts / "run.json")) {
+    if (ReadJson(parts / "run.json") != run) {
+      throw AugmentError(parts.string() + ": left by a different run (demo, spec, seed, count, "
+                         "shard or chunk differ); remove it or choose another --out");
+    }
+  } else {
+    fs::create_directories(parts);
+    WriteJsonAtomically(parts / "run.json", run);
+  }
+  nlohmann::json chunk_env = DreamEnvArgs(source, opt);
+  chunk_env["dreamforge"]["shard"] = {opt.shard, opt.shards};
+
+  const int num_chunks = static_cast<int>((indices.size() + opt.chunk - 1) / opt.chunk);
+  auto add_stats = [&summary](const nlohmann::json& s) {
+    summary.attempts += s["attempts"].get<int64_t>();
+    summary.kept += s["kept"].get<int64_t>();
+    summary.physics_steps += s["physics_steps"].get<double>();
+    for (const auto& [k, v] : s["failures"].items()) summary.failures[k] += v.get<int64_t>();
+    for (const auto& p : s["object_xy"]) summary.object_xy.emplace_back(p[0], p[1]);
+  };
+  std::vector<int> pending;
+  for (int c = 0; c < num_chunks; ++c) {
+    const fs::path h5 = ChunkPath(parts, c), stats = h5.string() + ".json";
+    if (fs::exists(h5) && fs::exists(stats)) {
+      add_stats(ReadJson(stats));
+      ++summary.resumed_chunks;
+    } else {
+      pending.push_back(c);
+    }
+  }
+  // The dreams still to make, in order.
+  std::vector<int64_t> work;
+  for (int c : pending) {
+    for (size_t k = static_cast<size_t>(c) * opt.chunk;
+         k < std::min(indices.size(), static_cast<size_t>(c + 1) * opt.chunk); ++k) {
+      work.push_back(indices[k]);
+    }
+  }
+
+  // Workers make dreams; this thread writes them in order. A window bounds how far the
+  // workers may run ahead, so memory stays flat however many dreams are asked for.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<size_t, DreamResult> done;  // position in `work` -> result
+  size_t next_write = 0;
+  std::atomic<size_t> next_take{0};
+  std::atomic<bool> abort{false};
+  std::exception_ptr worker_error;
+  const size_t window = static_cast<size_t>(opt.workers) * 4 + 4;
+  auto worker = [&]() {
+    while (!abort) {
+      size_t pos;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return abort || next_take.load() < next_write + window; });
+        if (abort) return;
+        pos = next_take++;
+      }
+      if (pos >= work.size()) return;
+      DreamResult r;
+      try {
+        r = MakeDream(source, static_cast<uint64_t>(work[pos]), opt.max_attempts);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!worker_error) worker_error = std::current_exception();
+        abort = true;
+        cv.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      done.emplace(pos, std::move(r));
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int w = 0; w < opt.workers && !work.empty(); ++w) threads.emplace_back(worker);
+  auto stop_workers = [&]() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      abort = true;
+    }
+    cv.notify_all();
+    for (auto& t : threads) t.join();
+    threads.clear();
+  };
+
+  try {
+    size_t pos = 0;
+    const int64_t total = static_cast<int64_t>(indices.size());
+    for (int c : pending) {
+      const size_t n_in_chunk =
+          std::min(indices.size(), static_cast<size_t>(c + 1) * opt.chunk) - static_cast<size_t>(c) * opt.chunk;
+      nlohmann::json stats = {{"attempts", 0}, {"kept", 0}, {"physics_steps", 0.0},
+                              {"failures", nlohmann::json::object()}, {"object_xy", nlohmann::json::array()}};
+      const fs::path h5 = ChunkPath(parts, c);
+      datasets::EpisodeWriter writer(h5, chunk_env);
+      std::vector<std::string> train, valid;
+      for (size_t k = 0; k < n_in_chunk; ++k, ++pos) {
+        DreamResult r;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return abort || done.count(pos); });
+          if (!done.count(pos)) {
+            if (worker_error) std::rethrow_exception(worker_error);
+            throw AugmentError("dream generation stopped");
+          }
+          r = std::move(done.at(pos));
+          done.erase(pos);
+          next_write = pos + 1;
+        }
+        cv.notify_all();
+        if (!r.kept) {
+          throw AugmentError("dream " + std::to_string(work[pos]) + " failed all " +
+                             std::to_string(r.attempts) + " attempts (" + FailureText(r.failures) +
+                             "): the spec looks too hard for this demo; narrow it or raise --max-attempts");
+        }
+        stats["attempts"] = stats["attempts"].get<int64_t>() + r.attempts;
+        stats["kept"] = stats["kept"].get<int64_t>() + 1;
+        stats["physics_steps"] = stats["physics_steps"].get<double>() + r.physics_steps;
+        for (const auto& [reason, n] : r.failures) {
+          stats["failures"][reason] = stats["failures"].value(reason, 0) + n;
+        }
+        const auto& start = r.episode.perturbation["object_start"][0];
+        stats["object_xy"].push_back({start[0], start[1]});
+        const std::string name = writer.Append(r.episode);
+        (IsValid(work[pos]) ? valid : train).push_back(name);
+        if (opt.on_progress) {
+          opt.on_progress(summary.kept + stats["kept"].get<int64_t>(), total,
+                          summary.attempts + stats["attempts"].get<int64_t>());
+        }
+      }
+      WriteJsonAtomically(h5.string() + ".json", stats);
+      writer.Close(train, valid);
+      add_stats(stats);
+    }
+  } catch (...) {
+    stop_workers();
+    throw;
+  }
+  stop_workers();
+
+  std::vector<std::string> chunk_files;
+  for (int c = 0; c < num_chunks; ++c) chunk_files.push_back(ChunkPath(parts, c).string());
+  MergeDreamFiles(chunk_files, out, indices);
+  fs::remove_all(parts);
+  summary.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary;
+}
+
+}  // namespace dreamforge::augment

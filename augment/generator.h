@@ -1,0 +1,71 @@
+// The parallel, resumable, shardable dream generator.
+//
+// Dream i (0 <= i < count) is made by MakeDream(source, i): the output depends only on the
+// source demo, the spec, the run seed and the count; never on the worker count, the order
+// workers finish in, the shard layout or interruptions.
+//
+// Work is cut into chunks of `chunk` dreams, each written as a complete episode file under
+// OUT.parts/ (temporary name, then rename). A killed run restarts from the first missing
+// chunk. When every chunk of the shard exists they are merged into OUT (one writer, in
+// dream order) and the parts are removed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "augment/dream.h"
+
+namespace dreamforge::augment {
+
+struct GeneratorOptions {
+  int count = 10000;      // dreams to keep, over all shards
+  int workers = 1;        // threads, one world each
+  int shard = 0;          // this process makes dreams i with i % shards == shard
+  int shards = 1;
+  int chunk = 64;         // dreams per part file
+  int max_attempts = 20;  // scenes tried per dream before the spec is called hopeless
+  // Called from the writer thread after every finished dream.
+  std::function<void(int64_t done, int64_t total, int64_t attempts)> on_progress;
+};
+
+struct GeneratorSummary {
+  int64_t attempts = 0;
+  int64_t kept = 0;
+  std::map<std::string, int64_t> failures;
+  double physics_steps = 0;   // simulated physics steps, all attempts
+  double wall_seconds = 0;    // this invocation
+  int workers = 0;
+  int resumed_chunks = 0;     // chunks found complete from an earlier run
+  std::vector<std::pair<double, double>> object_xy;  // kept dreams' object start (x, y)
+  nlohmann::json ToJson(const PerturbationSpec& spec, const sim::SceneModel& model) const;
+};
+
+// The env_args of a dream file: the task's, plus "dreamforge": {source_demo, spec, seed,
+// count, max_attempts}.
+nlohmann::json DreamEnvArgs(const DreamSource& source, const GeneratorOptions& options);
+
+// Makes this shard's dreams into `out`. Throws AugmentError when a dream fails
+// max_attempts times ("hopeless spec"), or when OUT.parts belongs to another run.
+GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& out,
+                                const GeneratorOptions& options);
+
+// Joins dream files (shards, or one shard's parts) into `out`, in dream order. They must
+// share task, source demo, spec, seed and count; `expected` lists the dream indices the
+// result must hold exactly (none missing, none doubled). Returns the number written.
+int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::string& out,
+                        const std::vector<int64_t>& expected);
+
+// Dream indices of shard k of n for a run of `count` dreams.
+std::vector<int64_t> ShardIndices(int count, int shard, int shards);
+
+// Occupancy of a 10 x 10 grid over [lo, hi] in x and y by the points: the fraction of
+// cells that hold at least one.
+double GridOccupancy(const std::vector<std::pair<double, double>>& xy, double x_lo, double x_hi,
+                     double y_lo, double y_hi);
+
+}  // namespace dreamforge::augment

@@ -1,0 +1,172 @@
+#include "augment/generator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "datasets/episode_store.h"
+
+namespace dreamforge::augment {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string Bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class GeneratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("df_gen_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static DreamSource Source(const std::string& task, uint64_t seed = 3) {
+    auto model = std::make_shared<const sim::SceneModel>(task, sim::SceneModel::DefaultUrdf());
+    return PrepareSource(model, std::string(DF_SOURCE_DIR) + "/datasets/demos/" + task + ".hdf5",
+                         LoadSpec(DefaultSpecPath(task)), seed);
+  }
+  fs::path dir_;
+};
+
+TEST_F(GeneratorTest, SameBytesForOneAndTwoWorkers) {
+  const DreamSource source = Source("bottle_place");
+  GeneratorOptions opt;
+  opt.count = 6;
+  opt.chunk = 2;
+  opt.workers = 1;
+  const GeneratorSummary one = GenerateDreams(source, (dir_ / "w1.hdf5").string(), opt);
+  opt.workers = 2;
+  opt.chunk = 4;  // a different part layout must not matter either
+  const GeneratorSummary two = GenerateDreams(source, (dir_ / "w2.hdf5").string(), opt);
+  EXPECT_EQ(one.kept, 6);
+  EXPECT_EQ(one.attempts, two.attempts);
+  const std::string a = Bytes(dir_ / "w1.hdf5");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == Bytes(dir_ / "w2.hdf5"));
+  EXPECT_FALSE(fs::exists(dir_ / "w1.hdf5.parts"));
+}
+
+TEST_F(GeneratorTest, ShardsMergedEqualASingleRun) {
+  const DreamSource source = Source("bottle_place");
+  GeneratorOptions opt;
+  opt.count = 5;
+  opt.chunk = 2;
+  GenerateDreams(source, (dir_ / "all.hdf5").string(), opt);
+  opt.shards = 2;
+  opt.shard = 0;
+  GenerateDreams(source, (dir_ / "s0.hdf5").string(), opt);
+  opt.shard = 1;
+  GenerateDreams(source, (dir_ / "s1.hdf5").string(), opt);
+  std::vector<int64_t> all = {0, 1, 2, 3, 4};
+  // Shard order on the command line does not matter.
+  MergeDreamFiles({(dir_ / "s1.hdf5").string(), (dir_ / "s0.hdf5").string()},
+                  (dir_ / "merged.hdf5").string(), all);
+  EXPECT_TRUE(Bytes(dir_ / "all.hdf5") == Bytes(dir_ / "merged.hdf5"));
+
+  // A missing shard and a doubled shard are refused.
+  try {
+    MergeDreamFiles({(dir_ / "s0.hdf5").string()}, (dir_ / "m2.hdf5").string(), all);
+    FAIL();
+  } catch (const AugmentError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("missing"));
+  }
+  try {
+    MergeDreamFiles({(dir_ / "s0.hdf5").string(), (dir_ / "s0.hdf5").string(), (dir_ / "s1.hdf5").string()},
+                    (dir_ / "m3.hdf5").string(), all);
+    FAIL();
+  } catch (const AugmentError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("appears in both"));
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "m2.hdf5"));
+  EXPECT_FALSE(fs::exists(dir_ / "m3.hdf5"));
+}
+
+TEST_F(GeneratorTest, ShardsOfDifferentRunsAreRefused) {
+  GeneratorOptions opt;
+  opt.count = 2;
+  opt.shards = 2;
+  opt.shard = 0;
+  GenerateDreams(Source("bottle_place", 1), (dir_ / "a.hdf5").string(), opt);
+  opt.shard = 1;
+  GenerateDreams(Source("bottle_place", 2), (dir_ / "b.hdf5").string(), opt);
+  try {
+    MergeDreamFiles({(dir_ / "a.hdf5").string(), (dir_ / "b.hdf5").string()},
+                    (dir_ / "m.hdf5").string(), {0, 1});
+    FAIL();
+  } catch (const AugmentError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("dreamforge.seed differs"));
+  }
+}
+
+TEST_F(GeneratorTest, EveryKeptEpisodeReplaysToSuccessFromItsStoredStateAndPerturbation) {
+  for (const std::string task : {"bottle_place", "cube_stack"}) {
+    const DreamSource source = Source(task);
+    GeneratorOptions opt;
+    opt.count = 4;
+    opt.workers = 2;
+    const fs::path out = dir_ / (task + ".hdf5");
+    const GeneratorSummary s = GenerateDreams(source, out.string(), opt);
+    EXPECT_EQ(s.kept, 4) << task;
+    datasets::EpisodeReader reader(out);
+    ASSERT_EQ(reader.num_episodes(), 4);
+    EXPECT_EQ(reader.env_args()["dreamforge"]["source_demo"], source.demo_hash);
+    for (int d = 0; d < reader.num_episodes(); ++d) {
+      const datasets::Episode ep = reader.ReadEpisode(d);
+      EXPECT_TRUE(ep.success);
+      EXPECT_EQ(ep.source_demo, source.demo_hash);
+      EXPECT_EQ(ep.perturbation["dream_index"], d);
+      const sim::SceneParams params = sim::SceneParamsFromJson(ep.perturbation);
+      sim::World world(source.model, params);
+      const Eigen::VectorXd s0 = world.GetState();
+      ASSERT_EQ(s0.size(), ep.states.cols());
+      EXPECT_EQ(0, std::memcmp(s0.data(), ep.states.row(0).data(), sizeof(double) * s0.size()))
+          << task << " demo_" << d << ": the stored first state is not the scene's";
+      sim::ReplayController replay(ep.actions);
+      const sim::RolloutResult r = sim::Rollout(world, replay);
+      EXPECT_EQ(r.outcome, sim::Outcome::kSuccess) << task << " demo_" << d;
+      EXPECT_EQ(r.steps, ep.num_samples());
+    }
+  }
+}
+
+TEST_F(GeneratorTest, AHopelessSpecStopsWithAClearMessage) {
+  DreamSource source = Source("bottle_place");
+  // Frictionless objects cannot be held by finger contact: every attempt fails.
+  source.spec = ParseSpec("friction: {dist: constant, value: 0.0}\n", "zero_friction.yaml");
+  GeneratorOptions opt;
+  opt.count = 2;
+  opt.max_attempts = 2;
+  try {
+    GenerateDreams(source, (dir_ / "x.hdf5").string(), opt);
+    FAIL();
+  } catch (const AugmentError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("failed all 2 attempts"));
+    EXPECT_THAT(e.what(), HasSubstr("spec looks too hard"));
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "x.hdf5"));
+}
+
+TEST(GridOccupancyTest, CountsCells) {
+  EXPECT_DOUBLE_EQ(GridOccupancy({}, 0, 1, 0, 1), 0.0);
+  EXPECT_DOUBLE_EQ(GridOccupancy({{0.05, 0.05}, {0.06, 0.04}}, 0, 1, 0, 1), 0.01);
+  std::vector<std::pair<double, double>> all;
+  for (int i = 0; i < 10; ++i)
+    for (int j = 0; j < 10; ++j) all.emplace_back(0.1 * i + 0.05, 0.1 * j + 0.05);
+  EXPECT_DOUBLE_EQ(GridOccupancy(all, 0, 1, 0, 1), 1.0);
+}
+
+}  // namespace
+}  // namespace dreamforge::augment

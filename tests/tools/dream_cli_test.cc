@@ -1,0 +1,150 @@
+// dreamforge dream / merge end to end: the real binary, killed and resumed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct CmdResult {
+  int status;
+  std::string output;
+};
+
+CmdResult Shell(const std::string& cmd) {
+  CmdResult r{-1, ""};
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string Bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const std::string kBin = DF_DREAMFORGE_BIN;
+const std::string kDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
+
+class DreamCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("df_dream_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Dream(const std::string& out, const std::string& extra = "") const {
+    return kBin + " dream --demo " + kDemo + " --count 8 --chunk 2 --seed 11 --workers 1 --out " +
+           (dir_ / out).string() + " " + extra;
+  }
+  fs::path dir_;
+};
+
+TEST_F(DreamCliTest, KilledAndResumedEqualsUninterrupted) {
+  const CmdResult full = Shell(Dream("full.hdf5"));
+  ASSERT_EQ(full.status, 0) << full.output;
+
+  // Start the same run, SIGKILL it once two parts are on disk, then run it again.
+  const fs::path out = dir_ / "resumed.hdf5";
+  const std::string cmd = Dream("resumed.hdf5");
+  std::vector<std::string> words;
+  std::istringstream is(cmd);
+  for (std::string w; is >> w;) words.push_back(w);
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  const fs::path second_part = out.string() + ".parts/chunk_000001.hdf5";
+  bool killed = false;
+  for (int k = 0; k < 600 && !killed; ++k) {
+    if (fs::exists(second_part)) {
+      kill(pid, SIGKILL);
+      killed = true;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(killed) << "the run finished before it could be killed";
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_FALSE(fs::exists(out)) << "a killed run must not leave the final file";
+
+  const CmdResult again = Shell(cmd);
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_TRUE(Bytes(dir_ / "full.hdf5") == Bytes(out)) << "resumed file differs";
+  const nlohmann::json summary = nlohmann::json::parse(Bytes(dir_ / "resumed.summary.json"));
+  EXPECT_GE(summary["resumed_chunks"].get<int>(), 2);
+  EXPECT_EQ(summary["kept"], 8);
+  for (const char* key : {"attempts", "kept", "failures", "success_rate", "wall_seconds",
+                          "kept_per_second", "workers"}) {
+    EXPECT_TRUE(summary.contains(key)) << key;
+  }
+  EXPECT_FALSE(fs::exists(out.string() + ".parts"));
+}
+
+TEST_F(DreamCliTest, ShardsFromTheCommandLineAndFromMpiMergeToTheSingleRun) {
+  ASSERT_EQ(Shell(Dream("full.hdf5")).status, 0);
+  ASSERT_EQ(Shell(Dream("s0.hdf5", "--shard 0/2")).status, 0);
+  // The second shard learns its rank from mpirun's variables.
+  const CmdResult s1 = Shell("OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 " + Dream("s1.hdf5"));
+  ASSERT_EQ(s1.status, 0) << s1.output;
+  const CmdResult m = Shell(kBin + " merge " + (dir_ / "s0.hdf5").string() + " " +
+                            (dir_ / "s1.hdf5").string() + " --out " + (dir_ / "m.hdf5").string());
+  ASSERT_EQ(m.status, 0) << m.output;
+  EXPECT_TRUE(Bytes(dir_ / "full.hdf5") == Bytes(dir_ / "m.hdf5"));
+  const CmdResult missing = Shell(kBin + " merge " + (dir_ / "s0.hdf5").string() + " --out " +
+                                  (dir_ / "m2.hdf5").string());
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_THAT(missing.output, HasSubstr("missing"));
+}
+
+TEST_F(DreamCliTest, BadSpecsAndFlagsAreRejectedNamingTheField) {
+  const fs::path spec = dir_ / "bad.yaml";
+  const auto run_with = [&](const std::string& yaml) {
+    std::ofstream(spec) << yaml;
+    return Shell(Dream("x.hdf5", "--perturb " + spec.string()));
+  };
+  CmdResult r = run_with("friction: {dist: uniform, min: 1.2, max: 0.4}\n");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("bad.yaml: friction: min (1.2) is greater than max (0.4)"));
+  r = run_with("gravity: {dist: constant, value: 1}\n");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("bad.yaml: gravity: unknown field"));
+  r = run_with("mass_scale: {dist: uniform, min: -1, max: 2}\n");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("bad.yaml: mass_scale: values must be > 0"));
+  r = Shell(Dream("x.hdf5", "--shard 3/2"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("--shard '3/2'"));
+  r = Shell(kBin + " dream --demo /nope.hdf5 --out " + (dir_ / "x.hdf5").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("/nope.hdf5"));
+  EXPECT_FALSE(fs::exists(dir_ / "x.hdf5"));
+}
+
+}  // namespace

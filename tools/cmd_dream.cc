@@ -1,0 +1,176 @@
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "augment/generator.h"
+#include "datasets/episode_store.h"
+#include "tools/cli_util.h"
+#include "tools/commands.h"
+
+namespace dreamforge::tools {
+namespace {
+
+struct DreamArgs {
+  std::string demo;
+  int count = 10000;
+  std::string out;
+  std::string perturb;
+  int workers = 0;
+  uint64_t seed = 0;
+  std::string shard;
+  int shards = 0;
+  int chunk = 64;
+  int max_attempts = 20;
+};
+
+int EnvInt(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return -1;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < 0) throw UsageError(std::string("dream: environment ") + name + "='" + v + "' is not a non-negative integer");
+  return static_cast<int>(x);
+}
+
+// --shard K/N, else mpirun, Slurm array or Kubernetes indexed-job variables.
+void ResolveShard(const DreamArgs& a, int* shard, int* shards) {
+  *shard = 0;
+  *shards = 1;
+  if (!a.shard.empty()) {
+    int k = -1, n = -1;
+    char extra;
+    if (std::sscanf(a.shard.c_str(), "%d/%d%c", &k, &n, &extra) != 2 || n < 1 || k < 0 || k >= n) {
+      throw UsageError("dream: --shard '" + a.shard + "': expected K/N with 0 <= K < N");
+    }
+    *shard = k;
+    *shards = n;
+    return;
+  }
+  if (EnvInt("OMPI_COMM_WORLD_SIZE") > 0) {
+    *shard = EnvInt("OMPI_COMM_WORLD_RANK");
+    *shards = EnvInt("OMPI_COMM_WORLD_SIZE");
+  } else if (EnvInt("SLURM_ARRAY_TASK_COUNT") > 0) {
+    const int min = std::max(0, EnvInt("SLURM_ARRAY_TASK_MIN"));
+    *shard = EnvInt("SLURM_ARRAY_TASK_ID") - min;
+    *shards = EnvInt("SLURM_ARRAY_TASK_COUNT");
+  } else if (EnvInt("JOB_COMPLETION_INDEX") >= 0) {
+    if (a.shards < 1) throw UsageError("dream: JOB_COMPLETION_INDEX is set: give the number of shards with --shards N");
+    *shard = EnvInt("JOB_COMPLETION_INDEX");
+    *shards = a.shards;
+  }
+  if (*shard < 0 || *shard >= *shards) {
+    throw UsageError("dream: shard " + std::to_string(*shard) + " is outside 0.." + std::to_string(*shards - 1));
+  }
+}
+
+std::string SummaryPath(const std::string& out) {
+  std::filesystem::path p(out);
+  if (p.extension() == ".hdf5" || p.extension() == ".h5") p.replace_extension("");
+  return p.string() + ".summary.json";
+}
+
+void RunDream(const DreamArgs& a) {
+  if (a.count < 1) throw UsageError("dream: --count: must be >= 1");
+  if (a.chunk < 1) throw UsageError("dream: --chunk: must be >= 1");
+  if (a.max_attempts < 1) throw UsageError("dream: --max-attempts: must be >= 1");
+  if (a.workers < 0) throw UsageError("dream: --workers: must be >= 0 (0: all cores)");
+  augment::GeneratorOptions opt;
+  ResolveShard(a, &opt.shard, &opt.shards);
+  opt.count = a.count;
+  opt.chunk = a.chunk;
+  opt.max_attempts = a.max_attempts;
+  opt.workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());
+
+  std::string task;
+  {
+    datasets::EpisodeReader demo(a.demo);
+    task = demo.env_args().value("env_name", "");
+  }
+  auto model = std::make_shared<const sim::SceneModel>(task, sim::SceneModel::DefaultUrdf());
+  const std::string spec_path = a.perturb.empty() ? augment::DefaultSpecPath(task).string() : a.perturb;
+  augment::PerturbationSpec spec = augment::LoadSpec(spec_path);
+  const augment::DreamSource source = augment::PrepareSource(model, a.demo, spec, a.seed);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  Progress progress("dream", static_cast<long>(augment::ShardIndices(a.count, opt.shard, opt.shards).size()));
+  opt.on_progress = [&](int64_t done, int64_t, int64_t attempts) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char suffix[96];
+    std::snprintf(suffix, sizeof suffix, "kept, %lld attempts, %.1f kept/s",
+                  static_cast<long long>(attempts), s > 0 ? done / s : 0.0);
+    progress.Update(static_cast<long>(done), suffix);
+  };
+  const augment::GeneratorSummary summary = augment::GenerateDreams(source, a.out, opt);
+  progress.Finish();
+  nlohmann::json j = summary.ToJson(spec, *model);
+  j["out"] = a.out;
+  j["demo"] = a.demo;
+  j["spec"] = spec_path;
+  j["seed"] = a.seed;
+  j["shard"] = {opt.shard, opt.shards};
+  const std::string summary_path = SummaryPath(a.out);
+  {
+    std::ofstream o(summary_path + ".tmp");
+    o << j.dump(2) << "\n";
+  }
+  std::filesystem::rename(summary_path + ".tmp", summary_path);
+  std::string failures;
+  for (const auto& [k, v] : summary.failures) failures += " " + k + "=" + std::to_string(v);
+  std::printf("dreamed %lld %s episodes (%lld attempts, success %.1f%%, failures:%s) in %.1f s "
+              "with %d workers -> %s\n",
+              static_cast<long long>(summary.kept), task.c_str(),
+              static_cast<long long>(summary.attempts), 100.0 * j["success_rate"].get<double>(),
+              failures.empty() ? " none" : failures.c_str(), summary.wall_seconds, opt.workers,
+              a.out.c_str());
+}
+
+void RunMerge(const std::vector<std::string>& inputs, const std::string& out) {
+  int64_t count = -1;
+  {
+    datasets::EpisodeReader first(inputs.at(0));
+    const nlohmann::json env = first.env_args();
+    if (!env.contains("dreamforge")) throw UsageError("merge: " + inputs[0] + ": not a dream file");
+    count = env["dreamforge"].value("count", -1);
+  }
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < count; ++i) expected.push_back(i);
+  const int64_t n = augment::MergeDreamFiles(inputs, out, expected);
+  std::printf("merged %zu files: %lld episodes -> %s\n", inputs.size(), static_cast<long long>(n), out.c_str());
+}
+
+}  // namespace
+
+void AddDreamCommand(CLI::App& app) {
+  auto a = std::make_shared<DreamArgs>();
+  auto* cmd = app.add_subcommand(
+      "dream", "Turn one demo into many physically perturbed, physics-verified episodes.");
+  cmd->add_option("--demo", a->demo, "Source demo (episode file; its first demo is used)")->required();
+  cmd->add_option("--count", a->count, "Episodes to keep (over all shards)")->capture_default_str();
+  cmd->add_option("--out", a->out, "Output episode file (.hdf5); a summary .summary.json is written beside it")->required();
+  cmd->add_option("--perturb", a->perturb, "Perturbation spec YAML (default: augment/specs/<task>.yaml)");
+  cmd->add_option("--workers", a->workers, "Worker threads, one physics world each (0: all cores)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Run seed; dream i depends only on (demo, spec, seed, i)")->capture_default_str();
+  cmd->add_option("--shard", a->shard,
+                  "K/N: make only shard K of N (else read from OMPI_COMM_WORLD_RANK/SIZE,\n"
+                  "SLURM_ARRAY_TASK_ID/COUNT, or JOB_COMPLETION_INDEX with --shards N)");
+  cmd->add_option("--shards", a->shards, "Number of shards, for Kubernetes indexed jobs");
+  cmd->add_option("--chunk", a->chunk, "Episodes per resumable part file")->capture_default_str();
+  cmd->add_option("--max-attempts", a->max_attempts,
+                  "Scenes tried per dream before the spec is called hopeless")->capture_default_str();
+  cmd->callback([a] { RunDream(*a); });
+}
+
+void AddMergeCommand(CLI::App& app) {
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  auto out = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand(
+      "merge", "Join dream shards into one file, identical to a single-machine run.");
+  cmd->add_option("inputs", *inputs, "Shard files (same demo, spec, seed and count)")->required();
+  cmd->add_option("--out", *out, "Merged episode file")->required();
+  cmd->callback([inputs, out] { RunMerge(*inputs, *out); });
+}
+
+}  // namespace dreamforge::tools
