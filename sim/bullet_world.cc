@@ -205,7 +205,10 @@ void BulletWorld::AddConstraint(std::unique_ptr<btMultiBodyConstraint> c) {
 
 bool BulletWorld::Step() {
   const double dt = options_.dt();
-  return world_->stepSimulation(dt, 0, dt) == 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int substeps = world_->stepSimulation(dt, 0, dt);
+  physics_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return substeps == 1;
 }
 
 void SyncMultiBodyTransforms(btMultiBody* body) {

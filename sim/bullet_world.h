@@ -11,6 +11,7 @@
 #include <BulletDynamics/Featherstone/btMultiBodyLinkCollider.h>
 
 #include <Eigen/Geometry>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -77,9 +78,12 @@ class BulletWorld {
   // One fixed physics step of options().dt(). Returns false when Bullet ran a number of
   // substeps other than one (it never should with an explicit fixed step).
   bool Step();
+  // Wall time spent inside Bullet's stepSimulation so far, s (for benchmarks).
+  double physics_seconds() const { return physics_seconds_; }
 
  private:
   PhysicsOptions options_;
+  double physics_seconds_ = 0.0;
   std::unique_ptr<btDefaultCollisionConfiguration> config_;
   std::unique_ptr<btCollisionDispatcher> dispatcher_;
   std::unique_ptr<btBroadphaseInterface> broadphase_;

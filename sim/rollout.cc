@@ -1,5 +1,7 @@
 #include "sim/rollout.h"
 
+#include <optional>
+
 #include "robot/geometry.h"
 
 namespace dreamforge::sim {
@@ -57,59 +59,89 @@ std::map<std::string, std::vector<int32_t>> GripperSubtaskSignals(
   return signals;
 }
 
+EpisodeRecorder::EpisodeRecorder(const World& world, int capacity) : task_(world.model().task()) {
+  ep_.actions.resize(0, 7);
+  ep_.states.resize(0, world.StateDim());
+  ep_.eef_pose.resize(0, 16);
+  for (const ObsKey& k : ObservationKeys()) {
+    ep_.obs[k.name].resize(0, k.dim);
+    ep_.next_obs[k.name].resize(0, k.dim);
+  }
+  for (int i = 0; i < world.num_objects(); ++i) ep_.object_poses[task_.objects()[i].name].resize(0, 16);
+  ep_.object_poses["target"].resize(0, 16);
+  Grow(std::max(1, capacity));
+}
+
+void EpisodeRecorder::Grow(int rows) {
+  capacity_ = rows;
+  ep_.actions.conservativeResize(rows, Eigen::NoChange);
+  ep_.rewards.conservativeResize(rows);
+  ep_.states.conservativeResize(rows, Eigen::NoChange);
+  ep_.eef_pose.conservativeResize(rows, Eigen::NoChange);
+  for (auto& [k, m] : ep_.obs) m.conservativeResize(rows, Eigen::NoChange);
+  for (auto& [k, m] : ep_.next_obs) m.conservativeResize(rows, Eigen::NoChange);
+  for (auto& [k, m] : ep_.object_poses) m.conservativeResize(rows, Eigen::NoChange);
+}
+
+void EpisodeRecorder::Before(const World& world, const Observation& obs, const Action& action) {
+  if (steps_ == capacity_) Grow(capacity_ * 2);
+  const int t = steps_;
+  for (const ObsKey& k : ObservationKeys()) {
+    ObservationValue(obs, k.name, &value_);
+    ep_.obs[k.name].row(t) = value_.transpose();
+  }
+  ep_.states.row(t) = world.GetState().transpose();
+  AppendRow(&ep_.eef_pose, t, world.ToolPose());
+  for (int i = 0; i < world.num_objects(); ++i) {
+    AppendRow(&ep_.object_poses[task_.objects()[i].name], t, world.ObjectPose(i));
+  }
+  AppendRow(&ep_.object_poses["target"], t, task_.TargetFrame(world));
+  ep_.actions.row(t) = action.transpose().cast<float>().cwiseMax(-1.0f).cwiseMin(1.0f);
+}
+
+void EpisodeRecorder::After(const World& world, const Observation& next_obs) {
+  const int t = steps_;
+  for (const ObsKey& k : ObservationKeys()) {
+    ObservationValue(next_obs, k.name, &value_);
+    ep_.next_obs[k.name].row(t) = value_.transpose();
+  }
+  ep_.rewards[t] = world.succeeded() ? 1.0f : 0.0f;
+  ++steps_;
+}
+
+datasets::Episode EpisodeRecorder::Finish(bool success) {
+  // Keep only the steps that ran (unstable steps are kept so the failure can be studied).
+  const int t = steps_;
+  Grow(t);
+  ep_.dones.assign(t, 0);
+  if (t > 0) ep_.dones[t - 1] = 1;
+  ep_.subtask_term_signals = GripperSubtaskSignals(ep_.actions, task_.subtask_signals());
+  ep_.success = success;
+  datasets::Episode out = std::move(ep_);
+  ep_ = datasets::Episode();
+  steps_ = 0;
+  capacity_ = 0;
+  return out;
+}
+
 RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions& options) {
   const Task& task = world.model().task();
   const int max_steps = options.max_steps > 0 ? options.max_steps : task.max_steps();
   RolloutResult result;
   controller.Reset(world);
-
-  datasets::Episode& ep = result.episode;
-  const auto& keys = ObservationKeys();
-  if (options.record) {
-    ep.actions.resize(max_steps, 7);
-    ep.rewards.resize(max_steps);
-    ep.dones.assign(max_steps, 0);
-    ep.states.resize(max_steps, world.StateDim());
-    ep.eef_pose.resize(max_steps, 16);
-    for (const ObsKey& k : keys) {
-      ep.obs[k.name].resize(max_steps, k.dim);
-      ep.next_obs[k.name].resize(max_steps, k.dim);
-    }
-    for (int i = 0; i < world.num_objects(); ++i) {
-      ep.object_poses[task.objects()[i].name].resize(max_steps, 16);
-    }
-    ep.object_poses["target"].resize(max_steps, 16);
-  }
+  std::optional<EpisodeRecorder> recorder;
+  if (options.record) recorder.emplace(world, max_steps);
 
   Observation obs = world.Observe();
-  Eigen::VectorXf value;
   int t = 0;
   for (; t < max_steps; ++t) {
     if (options.stop_when_finished && controller.Finished()) break;
     const Action action = controller.Act(world, obs);
-    if (options.record) {
-      for (const ObsKey& k : keys) {
-        ObservationValue(obs, k.name, &value);
-        ep.obs[k.name].row(t) = value.transpose();
-      }
-      ep.states.row(t) = world.GetState().transpose();
-      AppendRow(&ep.eef_pose, t, world.ToolPose());
-      for (int i = 0; i < world.num_objects(); ++i) {
-        AppendRow(&ep.object_poses[task.objects()[i].name], t, world.ObjectPose(i));
-      }
-      AppendRow(&ep.object_poses["target"], t, task.TargetFrame(world));
-      ep.actions.row(t) = action.transpose().cast<float>().cwiseMax(-1.0f).cwiseMin(1.0f);
-    }
+    if (recorder) recorder->Before(world, obs, action);
     const StepInfo info = world.Step(action);
     if (!info.ik_converged) ++result.ik_misses;
     obs = world.Observe();
-    if (options.record) {
-      for (const ObsKey& k : keys) {
-        ObservationValue(obs, k.name, &value);
-        ep.next_obs[k.name].row(t) = value.transpose();
-      }
-      ep.rewards[t] = world.succeeded() ? 1.0f : 0.0f;
-    }
+    if (recorder) recorder->After(world, obs);
     if (!info.stable) {
       result.outcome = Outcome::kUnstable;
       ++t;
@@ -132,20 +164,7 @@ RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions
   }
   result.steps = t;
   result.final_status = world.status();
-  if (options.record) {
-    // Keep only the steps that ran (unstable steps are kept so the failure can be studied).
-    ep.actions.conservativeResize(t, 7);
-    ep.rewards.conservativeResize(t);
-    ep.dones.resize(t);
-    if (t > 0) ep.dones[t - 1] = 1;
-    ep.states.conservativeResize(t, Eigen::NoChange);
-    ep.eef_pose.conservativeResize(t, Eigen::NoChange);
-    for (auto& [k, m] : ep.obs) m.conservativeResize(t, Eigen::NoChange);
-    for (auto& [k, m] : ep.next_obs) m.conservativeResize(t, Eigen::NoChange);
-    for (auto& [k, m] : ep.object_poses) m.conservativeResize(t, Eigen::NoChange);
-    ep.subtask_term_signals = GripperSubtaskSignals(ep.actions, task.subtask_signals());
-    ep.success = result.outcome == Outcome::kSuccess;
-  }
+  if (recorder) result.episode = recorder->Finish(result.outcome == Outcome::kSuccess);
   return result;
 }
 

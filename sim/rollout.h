@@ -38,6 +38,34 @@ struct RolloutResult {
 
 RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions& options = {});
 
+// Records one episode step by step, for loops that drive a world themselves (teleop):
+//   EpisodeRecorder rec(world, capacity);
+//   obs = world.Observe();
+//   loop { a = ...; rec.Before(world, obs, a); world.Step(a); obs = world.Observe();
+//          rec.After(world, obs); }
+//   Episode ep = rec.Finish(success);
+// Memory for `capacity` steps is reserved up front; more steps grow it.
+class EpisodeRecorder {
+ public:
+  EpisodeRecorder(const World& world, int capacity);
+  // Observation, state, poses and the (clamped) action before a step.
+  void Before(const World& world, const Observation& obs, const Action& action);
+  // Next observation and reward after the step.
+  void After(const World& world, const Observation& next_obs);
+  int steps() const { return steps_; }
+  // Trims to the recorded steps, sets dones, subtask signals (from the gripper command) and
+  // the success flag. The recorder is empty afterwards.
+  datasets::Episode Finish(bool success);
+
+ private:
+  void Grow(int rows);
+  const Task& task_;
+  datasets::Episode ep_;
+  int steps_ = 0;
+  int capacity_ = 0;
+  Eigen::VectorXf value_;
+};
+
 // Subtask end signals from the gripper command (action column 6): signal k is 0 until the
 // k-th switch of the gripper (closed after open, then open after closed, ...), then 1.
 std::map<std::string, std::vector<int32_t>> GripperSubtaskSignals(
