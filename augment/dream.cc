@@ -1,5 +1,6 @@
 #include "augment/dream.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -155,7 +156,11 @@ std::string FailureReason(const sim::RolloutResult& r, bool lifted) {
 }
 
 DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
+  const auto t0 = std::chrono::steady_clock::now();
   DreamResult result;
+  auto finish = [&]() {
+    result.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   const sim::SceneModel& model = *source.model;
   for (int j = 0; j < max_attempts; ++j) {
     const uint64_t key = DreamKey(i, static_cast<uint64_t>(j));
@@ -165,6 +170,7 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
     sim::RolloutResult r = sim::Rollout(world, controller);
     ++result.attempts;
     result.physics_steps += static_cast<double>(r.steps) * model.physics().substeps;
+    result.physics_seconds += world.bullet().physics_seconds();
     if (r.outcome == sim::Outcome::kSuccess) {
       result.kept = true;
       result.episode = std::move(r.episode);
@@ -175,6 +181,7 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
       p["attempt"] = j;
       p["run_seed"] = source.seed;
       result.episode.perturbation = p;
+      finish();
       return result;
     }
     // Lifted: the object's centre rose 3 cm above where it started (state column 20 = z).
@@ -185,6 +192,7 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
     }
     ++result.failures[FailureReason(r, lifted)];
   }
+  finish();
   return result;
 }
 

@@ -67,6 +67,8 @@ struct DreamResult {
   std::map<std::string, int> failures;   // reason -> count among those attempts
   datasets::Episode episode;             // the kept episode (if kept)
   double physics_steps = 0;              // physics steps simulated, all attempts
+  double physics_seconds = 0;            // time inside Bullet's step, all attempts
+  double total_seconds = 0;              // time in MakeDream, all attempts
 };
 
 // Why a failed rollout failed: unstable, ik_failure, dropped, grasp_failed, slip_or_drop,

@@ -95,6 +95,8 @@ nlohmann::json GeneratorSummary::ToJson(const PerturbationSpec& spec,
           {"kept_per_second", wall_seconds > 0 ? kept / wall_seconds : 0.0},
           {"workers", workers},
           {"physics_steps", physics_steps},
+          {"physics_seconds", physics_seconds},
+          {"dream_seconds", dream_seconds},
           {"resumed_chunks", resumed_chunks},
           {"diversity",
            {{"object_xy_grid", "10x10 over the spec's object_x/object_y range"},
@@ -325,6 +327,8 @@ GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& ou
                              std::to_string(r.attempts) + " attempts (" + FailureText(r.failures) +
                              "): the spec looks too hard for this demo; narrow it or raise --max-attempts");
         }
+        summary.physics_seconds += r.physics_seconds;
+        summary.dream_seconds += r.total_seconds;
         stats["attempts"] = stats["attempts"].get<int64_t>() + r.attempts;
         stats["kept"] = stats["kept"].get<int64_t>() + 1;
         stats["physics_steps"] = stats["physics_steps"].get<double>() + r.physics_steps;

@@ -39,6 +39,8 @@ struct GeneratorSummary {
   std::map<std::string, int64_t> failures;
   double physics_steps = 0;   // simulated physics steps, all attempts
   double wall_seconds = 0;    // this invocation
+  double physics_seconds = 0; // time inside Bullet's step, summed over workers (this invocation)
+  double dream_seconds = 0;   // time making dreams, summed over workers (this invocation)
   int workers = 0;
   int resumed_chunks = 0;     // chunks found complete from an earlier run
   std::vector<std::pair<double, double>> object_xy;  // kept dreams' object start (x, y)
