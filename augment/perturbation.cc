@@ -1,12 +1,11 @@
 #include "augment/perturbation.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
+
+#include "sim/yaml_util.h"
 
 #ifndef DF_AUGMENT_SPEC_DIR
 #error "DF_AUGMENT_SPEC_DIR must name augment/specs"
@@ -39,17 +38,11 @@ const std::map<std::string, FieldRule>& Rules() {
 }
 
 [[noreturn]] void Fail(const std::string& source, const std::string& field, const std::string& what) {
-  throw AugmentError(source + ": " + field + ": " + what);
+  sim::yaml::Fail<AugmentError>(source, field, what);
 }
 
 double Num(const YAML::Node& n, const std::string& source, const std::string& field) {
-  try {
-    const double v = n.as<double>();
-    if (!std::isfinite(v)) Fail(source, field, "must be finite");
-    return v;
-  } catch (const YAML::Exception&) {
-    Fail(source, field, "expected a number");
-  }
+  return sim::yaml::Number<AugmentError>(n, source, field);
 }
 
 std::string Fmt(double v) {
@@ -193,13 +186,7 @@ nlohmann::json PerturbationSpec::ToJson() const {
 }
 
 PerturbationSpec ParseSpec(const std::string& text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw AugmentError(source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " +
-                       e.msg);
-  }
+  const YAML::Node root = sim::yaml::Parse<AugmentError>(text, source);
   PerturbationSpec spec;
   spec.source = source;
   if (root.IsNull()) return spec;  // an empty spec perturbs nothing
@@ -232,11 +219,7 @@ PerturbationSpec ParseSpec(const std::string& text, const std::string& source) {
 }
 
 PerturbationSpec LoadSpec(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw AugmentError(path.string() + ": cannot open perturbation spec");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseSpec(ss.str(), path.string());
+  return ParseSpec(sim::yaml::ReadFile<AugmentError>(path, "perturbation spec"), path.string());
 }
 
 std::filesystem::path DefaultSpecPath(const std::string& task) {

@@ -1,28 +1,19 @@
 #include "sim/script.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "robot/geometry.h"
+#include "sim/yaml_util.h"
 
 namespace dreamforge::sim {
 namespace {
 
 [[noreturn]] void Fail(const std::string& source, const std::string& field, const std::string& what) {
-  throw SimError(source + ": " + field + ": " + what);
+  yaml::Fail<SimError>(source, field, what);
 }
 
 double Number(const YAML::Node& n, const std::string& source, const std::string& field) {
-  try {
-    const double v = n.as<double>();
-    if (!std::isfinite(v)) Fail(source, field, "must be finite");
-    return v;
-  } catch (const YAML::Exception&) {
-    Fail(source, field, "expected a number");
-  }
+  return yaml::Number<SimError>(n, source, field);
 }
 
 Eigen::Vector3d Vec3(const YAML::Node& n, const std::string& source, const std::string& field) {
@@ -33,22 +24,13 @@ Eigen::Vector3d Vec3(const YAML::Node& n, const std::string& source, const std::
 }
 
 Eigen::Matrix3d Rpy(const Eigen::Vector3d& rpy) {
-  return (Eigen::AngleAxisd(rpy.z(), Eigen::Vector3d::UnitZ()) *
-          Eigen::AngleAxisd(rpy.y(), Eigen::Vector3d::UnitY()) *
-          Eigen::AngleAxisd(rpy.x(), Eigen::Vector3d::UnitX()))
-      .toRotationMatrix();
+  return robot::FromXyzRpy(Eigen::Vector3d::Zero(), rpy).linear();
 }
 
 }  // namespace
 
 WaypointScript ParseScript(const std::string& text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw SimError(source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " +
-                   e.msg);
-  }
+  const YAML::Node root = yaml::Parse<SimError>(text, source);
   if (!root.IsMap()) throw SimError(source + ": expected a mapping with 'task' and 'waypoints'");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
@@ -106,11 +88,7 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
 }
 
 WaypointScript LoadScript(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw SimError(path.string() + ": cannot open script file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseScript(ss.str(), path.string());
+  return ParseScript(yaml::ReadFile<SimError>(path, "script file"), path.string());
 }
 
 void ScriptController::Reset(const World& world) {

@@ -1,0 +1,51 @@
+// Small helpers for the YAML inputs (demo scripts, perturbation specs): every error names
+// the file and the field. `Error` is the exception type of the calling folder.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace dreamforge::sim::yaml {
+
+template <class Error>
+[[noreturn]] void Fail(const std::string& source, const std::string& field, const std::string& what) {
+  throw Error(source + ": " + field + ": " + what);
+}
+
+// A finite number.
+template <class Error>
+double Number(const YAML::Node& n, const std::string& source, const std::string& field) {
+  try {
+    const double v = n.as<double>();
+    if (!std::isfinite(v)) Fail<Error>(source, field, "must be finite");
+    return v;
+  } catch (const YAML::Exception&) {
+    Fail<Error>(source, field, "expected a number");
+  }
+}
+
+template <class Error>
+YAML::Node Parse(const std::string& text, const std::string& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+// The whole file; `what` names it in the error ("cannot open <what>").
+template <class Error>
+std::string ReadFile(const std::filesystem::path& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw Error(path.string() + ": cannot open " + what);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace dreamforge::sim::yaml
