@@ -4,6 +4,7 @@ function(df_add_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
+  target_include_directories(${name} PRIVATE "${PROJECT_SOURCE_DIR}")
   target_compile_definitions(${name} PRIVATE
     DF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     DF_BINARY_DIR="${PROJECT_BINARY_DIR}")

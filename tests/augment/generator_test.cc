@@ -5,10 +5,9 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "datasets/episode_store.h"
+#include "tests/common/test_util.h"
 
 namespace dreamforge::augment {
 namespace {
@@ -16,29 +15,15 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string Bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+const auto& Bytes = test::ReadBytes;
 
-class GeneratorTest : public ::testing::Test {
+class GeneratorTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("df_gen_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   static DreamSource Source(const std::string& task, uint64_t seed = 3) {
     auto model = std::make_shared<const sim::SceneModel>(task, sim::SceneModel::DefaultUrdf());
     return PrepareSource(model, std::string(DF_SOURCE_DIR) + "/datasets/demos/" + task + ".hdf5",
                          LoadSpec(DefaultSpecPath(task)), seed);
   }
-  fs::path dir_;
 };
 
 TEST_F(GeneratorTest, SameBytesForOneAndTwoWorkers) {

@@ -3,32 +3,20 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "tests/common/test_util.h"
+
+namespace dreamforge {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct CmdResult {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-CmdResult Shell(const std::string& cmd) {
-  CmdResult r{-1, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-  const int status = pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using test::CmdResult;
+using test::ReadBytes;
+using test::Shell;
 
 CmdResult Dreamforge(const std::string& args) { return Shell(std::string(DF_DREAMFORGE_BIN) + " " + args); }
 
@@ -36,24 +24,7 @@ std::string Script(const std::string& task) {
   return std::string(DF_SOURCE_DIR) + "/datasets/demos/" + task + ".script.yaml";
 }
 
-std::string ReadBytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("df_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using CliTest = test::TempDirTest;
 
 class RecordTaskTest : public CliTest, public ::testing::WithParamInterface<std::string> {};
 
@@ -160,3 +131,4 @@ TEST_F(CliTest, HelpDocumentsTheCommands) {
 }
 
 }  // namespace
+}  // namespace dreamforge

@@ -7,60 +7,35 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "tests/common/test_util.h"
+
 extern char** environ;
 
+namespace dreamforge {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct CmdResult {
-  int status;
-  std::string output;
-};
-
-CmdResult Shell(const std::string& cmd) {
-  CmdResult r{-1, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-  const int status = pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string Bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::CmdResult;
+using test::Shell;
+const auto& Bytes = test::ReadBytes;
 
 const std::string kBin = DF_DREAMFORGE_BIN;
 const std::string kDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
 
-class DreamCliTest : public ::testing::Test {
+class DreamCliTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("df_dream_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string Dream(const std::string& out, const std::string& extra = "") const {
     return kBin + " dream --demo " + kDemo + " --count 8 --chunk 2 --seed 11 --workers 1 --out " +
            (dir_ / out).string() + " " + extra;
   }
-  fs::path dir_;
 };
 
 TEST_F(DreamCliTest, KilledAndResumedEqualsUninterrupted) {
@@ -148,3 +123,4 @@ TEST_F(DreamCliTest, BadSpecsAndFlagsAreRejectedNamingTheField) {
 }
 
 }  // namespace
+}  // namespace dreamforge
