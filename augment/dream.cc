@@ -1,6 +1,7 @@
 #include "augment/dream.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -155,6 +156,13 @@ std::string FailureReason(const sim::RolloutResult& r, bool lifted) {
   return "timeout";
 }
 
+int RolloutBudget(const DreamSource& source) {
+  int demo_steps = 0;
+  for (const Segment& s : source.segments) demo_steps += s.end - s.begin;
+  // Room for the bridges and a slower, perturbed execution of a long (teleoperated) demo.
+  return std::max(source.model->task().max_steps(), demo_steps * 3 / 2 + 100);
+}
+
 DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
   const auto t0 = std::chrono::steady_clock::now();
   DreamResult result;
@@ -167,7 +175,9 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
     const sim::SceneParams params = SampleScene(model, source.spec, source.seed, key);
     sim::World world(source.model, params);
     SegmentController controller(source);
-    sim::RolloutResult r = sim::Rollout(world, controller);
+    sim::RolloutOptions options;
+    options.max_steps = RolloutBudget(source);
+    sim::RolloutResult r = sim::Rollout(world, controller, options);
     ++result.attempts;
     result.physics_steps += static_cast<double>(r.steps) * model.physics().substeps;
     result.physics_seconds += world.bullet().physics_seconds();

@@ -75,6 +75,10 @@ struct DreamResult {
 // timeout.
 std::string FailureReason(const sim::RolloutResult& r, bool lifted);
 
+// Control steps a dream may take: the task's budget, or 1.5x the demo plus 100 steps for
+// the bridges when the demo is long.
+int RolloutBudget(const DreamSource& source);
+
 // Makes dream i, trying at most max_attempts scenes.
 DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts);
 

@@ -29,6 +29,8 @@ packages=(
   libbullet-dev libbullet-extras-dev libeigen3-dev libhdf5-dev
   liburdfdom-dev libtinyxml-dev libconsole-bridge-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
+  # teleoperation: the spacemouse device (libspnav; without it only that device is missing)
+  libspnav-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # policy learning and rendering

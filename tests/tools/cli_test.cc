@@ -105,7 +105,7 @@ TEST_F(CliTest, BadInputGivesOneLineAndNonZeroExit) {
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("task: the script is for 'bottle_place'"));
 
-  r = Dreamforge("record --device keyboard --out " + out.string());
+  r = Dreamforge("record --device keyboard --out " + out.string() + " </dev/null");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("--device 'keyboard'"));
   EXPECT_FALSE(fs::exists(out));

@@ -1,0 +1,19 @@
+// The libspnav side of the spacemouse (the only code that includes spnav.h). Built only
+// when CMake finds libspnav; otherwise spnav_missing.cc provides OpenSpaceMouse().
+
+#ifndef DREAMFORGE_ROBOT_TELEOP_SPNAV_SOURCE_H_
+#define DREAMFORGE_ROBOT_TELEOP_SPNAV_SOURCE_H_
+
+#include "robot/teleop/spacemouse.h"
+
+union spnav_event;  // <spnav.h>
+
+namespace dreamforge::robot::teleop {
+
+// Converts a libspnav event. Returns false for event types the spacemouse ignores
+// (device and configuration changes, raw axes).
+bool FromSpnav(const spnav_event& in, SpaceMouseEvent* out);
+
+}  // namespace dreamforge::robot::teleop
+
+#endif  // DREAMFORGE_ROBOT_TELEOP_SPNAV_SOURCE_H_
