@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -37,13 +39,16 @@ inline std::string ReadBytes(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// A fixture with an empty folder named after the test, removed afterwards.
+// A fixture with an empty folder named after the test (and the process, so parallel
+// runs never share one), removed afterwards.
 class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    std::replace(name.begin(), name.end(), '/', '_');  // parameterized: "Suite/Name/0"
     dir_ = std::filesystem::temp_directory_path() /
-           ("df_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("df_" + name + "_" + std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }

@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +17,8 @@
 #include "datasets/episode_store.h"
 #include "sim/rollout.h"
 #include "sim/world.h"
+#include "tests/common/replay.h"
+#include "tests/common/test_util.h"
 
 namespace dreamforge {
 namespace {
@@ -27,38 +28,13 @@ using ::testing::HasSubstr;
 
 // Runs a shell command; returns (exit status, stdout + stderr).
 std::pair<int, std::string> Shell(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return {-1, out};
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  const test::CmdResult r = test::Shell(cmd);
+  return {r.status, r.output};
 }
 
-class RecordImportTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("df_import_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using RecordImportTest = test::TempDirTest;
 
-// Replays demo `i` of `path` open-loop in a fresh World of its scene.
-sim::Outcome Replay(const fs::path& path, int i) {
-  const datasets::EpisodeReader reader(path);
-  const datasets::Episode ep = reader.ReadEpisode(i);
-  auto model = std::make_shared<const sim::SceneModel>(
-      reader.env_args()["env_name"].get<std::string>(), sim::SceneModel::DefaultUrdf());
-  sim::World world(model, sim::SceneParamsFromJson(ep.perturbation));
-  sim::ReplayController replay(ep.actions);
-  sim::RolloutOptions opt;
-  opt.max_steps = ep.num_samples() + 20;
-  return sim::Rollout(world, replay, opt).outcome;
-}
+using test::ReplayDemo;
 
 // A robomimic file as another tool writes it: float64 actions, an image key, no
 // dreamforge attributes. Actions come from the shipped scripted demo.
@@ -88,7 +64,7 @@ TEST_F(RecordImportTest, ValidatesReplaysAndRewritesOrExplainsWhyNot) {
   const fs::path in = dir_ / "other.hdf5", out = dir_ / "ours.hdf5";
   auto import = [&] {
     return Shell(std::string(DF_DREAMFORGE_BIN) + " record --task bottle_place --import " +
-                 in.string() + " --out " + out.string() + " </dev/null 2>&1");
+                 in.string() + " --out " + out.string() + " </dev/null");
   };
   WriteForeign(in, good, 6);
   auto [code, text] = import();
@@ -115,7 +91,7 @@ TEST_F(RecordImportTest, ValidatesReplaysAndRewritesOrExplainsWhyNot) {
   ASSERT_EQ(reader.num_episodes(), 1);
   EXPECT_TRUE(reader.episode_success(0));
   EXPECT_EQ(reader.subtask_signals(), (std::vector<std::string>{"grasp", "place"}));
-  EXPECT_EQ(Replay(out, 0), sim::Outcome::kSuccess);
+  EXPECT_EQ(ReplayDemo(out, 0), sim::Outcome::kSuccess);
 }
 
 }  // namespace

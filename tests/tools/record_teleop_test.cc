@@ -27,6 +27,8 @@
 #include "datasets/episode_store.h"
 #include "sim/rollout.h"
 #include "sim/world.h"
+#include "tests/common/replay.h"
+#include "tests/common/test_util.h"
 
 namespace dreamforge {
 namespace {
@@ -258,34 +260,14 @@ class Operator {
   Frame last_;
 };
 
-// Replays demo `i` of `path` open-loop in a fresh World of its scene.
-sim::Outcome Replay(const fs::path& path, int i) {
-  const datasets::EpisodeReader reader(path);
-  const datasets::Episode ep = reader.ReadEpisode(i);
-  auto model = std::make_shared<const sim::SceneModel>(
-      reader.env_args()["env_name"].get<std::string>(), sim::SceneModel::DefaultUrdf());
-  sim::World world(model, sim::SceneParamsFromJson(ep.perturbation));
-  sim::ReplayController replay(ep.actions);
-  sim::RolloutOptions opt;
-  opt.max_steps = ep.num_samples() + 20;
-  return sim::Rollout(world, replay, opt).outcome;
-}
+using test::ReplayDemo;
 
-class RecordTeleopTest : public ::testing::Test {
+class RecordTeleopTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::replace(name.begin(), name.end(), '/', '_');  // parameterized: "Name/0"
-    dir_ = fs::temp_directory_path() / ("df_teleop_" + name + "_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::vector<std::string> Teleop(const std::string& device, const fs::path& out) {
     return {"record", "--task",     "bottle_place", "--device", device,
             "--out",  out.string(), "--time-scale", "4"};
   }
-  fs::path dir_;
 };
 
 TEST_F(RecordTeleopTest, KeyboardThroughAPtyCompletesBottlePlaceAndTheDemoReplays) {
@@ -329,7 +311,7 @@ TEST_F(RecordTeleopTest, KeyboardThroughAPtyCompletesBottlePlaceAndTheDemoReplay
     EXPECT_EQ(s.front(), 0) << sig;
     EXPECT_EQ(s.back(), 1) << sig;
   }
-  EXPECT_EQ(Replay(out, 0), sim::Outcome::kSuccess);
+  EXPECT_EQ(ReplayDemo(out, 0), sim::Outcome::kSuccess);
 }
 
 // Save one demo, start a second, then Ctrl-C (typed on the terminal) or SIGTERM.
