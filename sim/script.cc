@@ -112,7 +112,13 @@ void ScriptController::StartSegment(const World& world) {
       frame = PlanarFrame(obj.translation(), yaw);
       break;
     }
-    case Waypoint::Frame::kTarget: frame = task.TargetFrame(world); break;
+    case Waypoint::Frame::kTarget: {
+      frame = task.TargetFrame(world);
+      // A target that looks the same at any yaw (a round zone) is approached world-aligned,
+      // so the wrist never turns for nothing.
+      if (task.target_yaw_symmetry() <= 0.0) frame = PlanarFrame(frame.translation(), 0.0);
+      break;
+    }
     case Waypoint::Frame::kWorld: break;
     case Waypoint::Frame::kRelative: frame = desired_; break;
   }

@@ -9,5 +9,6 @@ void AddRecordCommand(CLI::App& app);
 void AddInspectCommand(CLI::App& app);
 void AddDreamCommand(CLI::App& app);
 void AddMergeCommand(CLI::App& app);
+void AddEvalCommand(CLI::App& app);
 
 }  // namespace dreamforge::tools

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   dreamforge::tools::AddRecordCommand(app);
   dreamforge::tools::AddDreamCommand(app);
   dreamforge::tools::AddMergeCommand(app);
+  dreamforge::tools::AddEvalCommand(app);
   dreamforge::tools::AddInspectCommand(app);
   try {
     app.parse(argc, argv);

@@ -122,5 +122,27 @@ TEST_F(DreamCliTest, BadSpecsAndFlagsAreRejectedNamingTheField) {
   EXPECT_FALSE(fs::exists(dir_ / "x.hdf5"));
 }
 
+TEST_F(DreamCliTest, EvalOfTheReplayBaselinePrintsOneJsonObject) {
+  const CmdResult r = Shell(kBin + " eval --baseline replay --demo " + kDemo +
+                            " --episodes 4 --workers 2 --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  // The progress lines go to stderr (merged here); the JSON object is the last line.
+  std::string last = r.output.substr(0, r.output.find_last_not_of('\n') + 1);
+  last = last.substr(last.find_last_of('\n') + 1);
+  const nlohmann::json j = nlohmann::json::parse(last);
+  for (const char* key : {"episodes", "successes", "success_rate", "ci_low", "ci_high", "failures"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["episodes"], 4);
+  EXPECT_LE(j["ci_low"].get<double>(), j["success_rate"].get<double>());
+  EXPECT_GE(j["ci_high"].get<double>(), j["success_rate"].get<double>());
+  const CmdResult bad = Shell(kBin + " eval --baseline dance --demo " + kDemo);
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_THAT(bad.output, HasSubstr("--baseline 'dance': expected replay or script:FILE"));
+  const CmdResult no_demo = Shell(kBin + " eval --baseline replay");
+  EXPECT_EQ(no_demo.status, 2);
+  EXPECT_THAT(no_demo.output, HasSubstr("needs --demo"));
+}
+
 }  // namespace
 }  // namespace dreamforge

@@ -1,0 +1,47 @@
+// Evaluation of any controller (policy, replay baseline, scripted expert) on held-out
+// perturbed scenes, judged by the task's success predicate.
+//
+// Held-out scenes: scene k of an evaluation is SampleScene(spec, seed, kEvalIndexBit | k).
+// Dream scenes use indices DreamKey(i, j) = i << 20 | j, which never set that bit, so no
+// evaluation scene is a training scene, whatever seeds the two runs use.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "augment/perturbation.h"
+#include "sim/rollout.h"
+
+namespace dreamforge::augment {
+
+constexpr uint64_t kEvalIndexBit = 1ULL << 63;
+
+// Wilson score interval for k successes in n trials at ~95% (z = 1.96).
+struct Interval {
+  double low = 0.0, high = 0.0;
+};
+Interval WilsonInterval(int64_t successes, int64_t trials, double z = 1.959963984540054);
+
+struct EvalResult {
+  int64_t episodes = 0;
+  int64_t successes = 0;
+  std::map<std::string, int64_t> failures;  // reason -> count (see FailureReason)
+  double wall_seconds = 0;
+  nlohmann::json ToJson() const;  // episodes, successes, success_rate, ci_low, ci_high, failures
+};
+
+// Makes a fresh controller for one episode (called from worker threads).
+using ControllerFactory = std::function<std::unique_ptr<sim::Controller>()>;
+
+// Runs `episodes` held-out scenes with `workers` threads. The result does not depend on
+// the worker count.
+EvalResult Evaluate(std::shared_ptr<const sim::SceneModel> model, const PerturbationSpec& spec,
+                    uint64_t seed, int episodes, int workers, const ControllerFactory& factory,
+                    const std::function<void(int64_t done)>& on_progress = {});
+
+}  // namespace dreamforge::augment
