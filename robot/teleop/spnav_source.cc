@@ -4,13 +4,8 @@
 
 #include <string>
 
-// Last: spnav.h pulls in Xlib, whose macros (Status, None, Bool, Success) clash with
-// ordinary names.
-#include <spnav.h>
-#undef Status
-#undef None
-#undef Bool
-#undef Success
+// Last: see the header.
+#include "robot/teleop/spnav_wrap.h"
 
 namespace dreamforge::robot::teleop {
 namespace {

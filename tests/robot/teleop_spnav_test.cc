@@ -7,13 +7,8 @@
 
 #include "robot/teleop/spnav_source.h"
 
-// Last: spnav.h pulls in Xlib, whose macros (Status, None, Bool, Success) clash with
-// ordinary names.
-#include <spnav.h>
-#undef Status
-#undef None
-#undef Bool
-#undef Success
+// Last: see the header.
+#include "robot/teleop/spnav_wrap.h"
 
 namespace dreamforge::robot::teleop {
 namespace {
