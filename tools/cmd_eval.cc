@@ -5,13 +5,18 @@
 #include "augment/evaluate.h"
 #include "datasets/episode_store.h"
 #include "sim/script.h"
+#include "policy/policy.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
+#include "tools/policy_controller.h"
 
 namespace dreamforge::tools {
 namespace {
 
 struct EvalArgs {
+  std::string policy;
+  std::string checkpoint = "best";
+  std::string gripper;
   std::string baseline;
   std::string demo;
   std::string task;
@@ -28,7 +33,27 @@ void RunEval(const EvalArgs& a) {
   std::string task = a.task;
   augment::ControllerFactory factory;
   const std::string kScript = "script:";
-  if (a.baseline == "replay") {
+  std::string what = a.baseline;
+  if (a.policy.empty() == a.baseline.empty()) {
+    throw UsageError("eval: give exactly one of --policy RUN_DIR and --baseline replay|script:FILE");
+  }
+  if (!a.policy.empty()) {
+    std::shared_ptr<const policy::Policy> p;
+    try {
+      p = policy::Policy::Load(a.policy, a.checkpoint);
+      if (!a.gripper.empty()) {
+        auto changed = std::make_shared<policy::Policy>(*p);
+        changed->model.gripper = policy::ParseGripperMode(a.gripper);
+        p = changed;
+      }
+    } catch (const policy::PolicyError& e) {
+      throw UsageError(std::string("eval: --policy: ") + e.what());
+    }
+    if (task.empty()) task = p->task;
+    CheckPolicyTask(*p, task, a.policy);
+    factory = PolicyFactory(p);
+    what = "policy " + a.policy + " (" + policy::ToString(p->model.type) + ", " + a.checkpoint + ")";
+  } else if (a.baseline == "replay") {
     if (a.demo.empty()) throw UsageError("eval: --baseline replay needs --demo DEMO.hdf5");
     datasets::EpisodeReader demo(a.demo);
     const std::string demo_task = demo.env_args().value("env_name", "");
@@ -61,7 +86,12 @@ void RunEval(const EvalArgs& a) {
   nlohmann::json j = r.ToJson();
   if (a.json) {
     j["task"] = task;
-    j["baseline"] = a.baseline;
+    if (a.policy.empty()) {
+      j["baseline"] = a.baseline;
+    } else {
+      j["policy"] = a.policy;
+      j["checkpoint"] = a.checkpoint;
+    }
     j["seed"] = a.seed;
     std::cout << j.dump() << "\n";
     return;
@@ -69,7 +99,7 @@ void RunEval(const EvalArgs& a) {
   std::string failures;
   for (const auto& [k, v] : r.failures) failures += " " + k + "=" + std::to_string(v);
   std::printf("eval %s on %s: %lld/%lld succeeded (%.1f%%, 95%% CI %.1f-%.1f%%); failures:%s; %.1f s\n",
-              a.baseline.c_str(), task.c_str(), static_cast<long long>(r.successes),
+              what.c_str(), task.c_str(), static_cast<long long>(r.successes),
               static_cast<long long>(r.episodes), 100.0 * j["success_rate"].get<double>(),
               100.0 * j["ci_low"].get<double>(), 100.0 * j["ci_high"].get<double>(),
               failures.empty() ? " none" : failures.c_str(), r.wall_seconds);
@@ -80,10 +110,12 @@ void RunEval(const EvalArgs& a) {
 void AddEvalCommand(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   auto* cmd = app.add_subcommand(
-      "eval", "Success rate of a baseline on held-out perturbed scenes (95% Wilson interval).");
+      "eval", "Success rate of a policy or a baseline on held-out perturbed scenes (95% Wilson interval).");
+  cmd->add_option("--policy", a->policy, "Training run directory (dreamforge train --out)");
+  cmd->add_option("--checkpoint", a->checkpoint, "best, last or a .pt file of the run")->capture_default_str();
+  cmd->add_option("--gripper", a->gripper, "Override the policy's gripper execution: sample, sign or raw");
   cmd->add_option("--baseline", a->baseline,
-                  "replay: the demo's actions open-loop; script:FILE: the scripted expert")
-      ->required();
+                  "replay: the demo's actions open-loop; script:FILE: the scripted expert");
   cmd->add_option("--demo", a->demo, "Demo whose actions `replay` plays back");
   cmd->add_option("--task", a->task, "Task (default: the demo's or the script's)");
   cmd->add_option("--episodes", a->episodes, "Held-out scenes to run")->capture_default_str();

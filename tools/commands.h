@@ -10,5 +10,6 @@ void AddInspectCommand(CLI::App& app);
 void AddDreamCommand(CLI::App& app);
 void AddMergeCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
+void AddTrainCommand(CLI::App& app);
 
 }  // namespace dreamforge::tools

@@ -6,6 +6,7 @@
 
 #include "augment/segment.h"
 #include "datasets/episode_store.h"
+#include "policy/policy_error.h"
 #include "sim/urdf.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   dreamforge::tools::AddRecordCommand(app);
   dreamforge::tools::AddDreamCommand(app);
   dreamforge::tools::AddMergeCommand(app);
+  dreamforge::tools::AddTrainCommand(app);
   dreamforge::tools::AddEvalCommand(app);
   dreamforge::tools::AddInspectCommand(app);
   try {
@@ -32,6 +34,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dreamforge: %s\n", e.what());
     return 2;
   } catch (const dreamforge::augment::AugmentError& e) {
+    std::fprintf(stderr, "dreamforge: %s\n", e.what());
+    return 2;
+  } catch (const dreamforge::policy::PolicyError& e) {
     std::fprintf(stderr, "dreamforge: %s\n", e.what());
     return 2;
   } catch (const dreamforge::datasets::DatasetError& e) {

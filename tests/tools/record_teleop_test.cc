@@ -384,6 +384,12 @@ TEST_F(RecordTeleopTest, GamepadFromAFifoSavesAndAnUnplugKeepsTheDemo) {
   };
   send(Js(JS_EVENT_AXIS | JS_EVENT_INIT, 1, 0) + Js(JS_EVENT_BUTTON | JS_EVENT_INIT, 7, 0));
   Child child(Teleop("gamepad:" + fifo.string(), out), /*pty=*/false);
+  // Events sent before the recorder reads the device would arrive in one batch (the stick
+  // released before any step moved): wait for its banner first.
+  for (double end = Now() + 20;
+       Now() < end && child.output().find("Recording starts") == std::string::npos;) {
+    child.Pump(0.05);
+  }
   send(Js(JS_EVENT_AXIS, 1, -32767));  // left stick up: +x, recording starts
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   send(Js(JS_EVENT_AXIS, 1, 0) + Js(JS_EVENT_BUTTON, 0, 1) + Js(JS_EVENT_BUTTON, 0, 0));

@@ -1,0 +1,342 @@
+#include "policy/export.h"
+
+#include <torch/script.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace dreamforge::policy {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ------------------------------------------------------------------ shared constants
+
+struct Constants {
+  torch::Tensor obs_mean, obs_std;       // [D]
+  torch::Tensor act_scale, act_offset;   // [7]: raw = normalized * scale + offset
+  torch::Tensor flow_tf;                 // [K, kTimeFeatures]: time features of step k
+  torch::Tensor flow_c;                  // [K]: dt / (1 - t_k), as PolicyPredict computes it
+  std::vector<std::pair<std::string, torch::Tensor>> weights;  // "fc0.weight", ... (CPU, contiguous)
+};
+
+Constants MakeConstants(const Policy& p) {
+  Constants c;
+  std::vector<float> mean, stdv;
+  for (const std::string& key : p.normalizer.obs_keys) {
+    const FeatureStats& s = p.normalizer.obs.at(key);
+    for (int i = 0; i < s.dim(); ++i) {
+      mean.push_back(static_cast<float>(s.mean[i]));
+      stdv.push_back(static_cast<float>(s.std[i]));
+    }
+  }
+  c.obs_mean = torch::tensor(mean);
+  c.obs_std = torch::tensor(stdv);
+  std::vector<float> scale(7), offset(7);
+  const FeatureStats& a = p.normalizer.action;
+  for (int i = 0; i < 7; ++i) {
+    const double range = a.max[i] - a.min[i];
+    if (range < Normalizer::kConstantRange) {
+      scale[i] = 1.0f;
+      offset[i] = static_cast<float>(a.min[i]);
+    } else {
+      scale[i] = static_cast<float>(range / 2.0);
+      offset[i] = static_cast<float>(a.min[i] + range / 2.0);
+    }
+  }
+  c.act_scale = torch::tensor(scale);
+  c.act_offset = torch::tensor(offset);
+  const ModelConfig& m = p.model;
+  if (m.type == PolicyType::kFlow) {
+    const float dt = 1.0f / static_cast<float>(m.flow_steps);
+    std::vector<float> times, coef;
+    for (int k = 0; k < m.flow_steps; ++k) {
+      times.push_back(k * dt);
+      coef.push_back(dt / (1.0f - k * dt));
+    }
+    c.flow_tf = TimeFeatures(torch::tensor(times)).contiguous();
+    c.flow_c = torch::tensor(coef);
+  }
+  for (const auto& item : p.net->named_parameters()) {
+    c.weights.emplace_back(item.key(), item.value().detach().to(torch::kCPU).contiguous());
+  }
+  return c;
+}
+
+int NumLayers(const Policy& p) { return static_cast<int>(p.model.hidden.size()) + 1; }
+
+void WriteAtomic(const fs::path& path, const std::string& bytes) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) throw PolicyError(tmp.string() + ": cannot write");
+  }
+  fs::rename(tmp, path);
+}
+
+std::string FloatBytes(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kFloat32).contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<float>()), c.numel() * sizeof(float));
+}
+
+// ---------------------------------------------------------------------- protobuf (ONNX)
+
+// Minimal protobuf wire-format writer: varints and length-delimited fields.
+class Proto {
+ public:
+  Proto& Varint(int field, uint64_t v) {
+    Key(field, 0);
+    Raw(v);
+    return *this;
+  }
+  Proto& Bytes(int field, const std::string& s) {
+    Key(field, 2);
+    Raw(s.size());
+    out_ += s;
+    return *this;
+  }
+  Proto& Message(int field, const Proto& m) { return Bytes(field, m.out_); }
+  Proto& Float(int field, float f) {
+    Key(field, 5);
+    char b[4];
+    std::memcpy(b, &f, 4);
+    out_.append(b, 4);
+    return *this;
+  }
+  const std::string& str() const { return out_; }
+
+ private:
+  void Key(int field, int wire) { Raw((static_cast<uint64_t>(field) << 3) | wire); }
+  void Raw(uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  std::string out_;
+};
+
+constexpr int kOnnxFloat = 1, kOnnxInt64 = 7;
+
+Proto FloatTensorProto(const std::string& name, const torch::Tensor& t) {
+  Proto p;
+  for (int64_t d : t.sizes()) p.Varint(1, static_cast<uint64_t>(d));
+  p.Varint(2, kOnnxFloat).Bytes(8, name).Bytes(9, FloatBytes(t));
+  return p;
+}
+
+Proto Int64TensorProto(const std::string& name, const std::vector<int64_t>& values) {
+  Proto p;
+  p.Varint(1, values.size()).Varint(2, kOnnxInt64).Bytes(8, name);
+  p.Bytes(9, std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t)));
+  return p;
+}
+
+// ValueInfo of a float tensor; dims < 0 are the symbolic batch size.
+Proto ValueInfo(const std::string& name, const std::vector<int64_t>& dims) {
+  Proto shape;
+  for (int64_t d : dims) {
+    Proto dim;
+    if (d < 0) {
+      dim.Bytes(2, "batch");
+    } else {
+      dim.Varint(1, static_cast<uint64_t>(d));
+    }
+    shape.Message(1, dim);
+  }
+  Proto tensor;
+  tensor.Varint(1, kOnnxFloat).Message(2, shape);
+  Proto type;
+  type.Message(1, tensor);
+  Proto vi;
+  vi.Bytes(1, name).Message(2, type);
+  return vi;
+}
+
+class OnnxGraph {
+ public:
+  void Node(const std::string& op, const std::vector<std::string>& in, const std::string& out,
+            const std::vector<Proto>& attributes = {}) {
+    Proto n;
+    for (const auto& i : in) n.Bytes(1, i);
+    n.Bytes(2, out).Bytes(3, out + "_node").Bytes(4, op);
+    for (const Proto& a : attributes) n.Message(5, a);
+    graph_.Message(1, n);
+  }
+  void Initializer(const Proto& t) { initializers_.push_back(t); }
+  static Proto IntAttribute(const std::string& name, int64_t v) {
+    Proto a;
+    a.Bytes(1, name).Varint(3, static_cast<uint64_t>(v)).Varint(20, 2);  // INT
+    return a;
+  }
+  std::string Model(const std::vector<Proto>& inputs, const Proto& output) {
+    graph_.Bytes(2, "dreamforge_policy");
+    for (const Proto& t : initializers_) graph_.Message(5, t);
+    for (const Proto& i : inputs) graph_.Message(11, i);
+    graph_.Message(12, output);
+    Proto opset;
+    opset.Bytes(1, "").Varint(2, 13);
+    Proto model;
+    model.Varint(1, 7).Bytes(2, "dreamforge").Bytes(3, "0.1.0").Message(7, graph_).Message(8, opset);
+    return model.str();
+  }
+
+ private:
+  Proto graph_;
+  std::vector<Proto> initializers_;
+};
+
+// Gemm/Relu stack on `in`; returns the output name.
+std::string OnnxNet(OnnxGraph& g, const Policy& p, const std::string& in, const std::string& tag) {
+  std::string h = in;
+  const int layers = NumLayers(p);
+  for (int i = 0; i < layers; ++i) {
+    const std::string fc = "fc" + std::to_string(i);
+    const std::string pre = tag + "_" + fc;
+    g.Node("Gemm", {h, fc + ".weight", fc + ".bias"}, pre, {OnnxGraph::IntAttribute("transB", 1)});
+    h = pre;
+    if (i + 1 < layers) {
+      g.Node("Relu", {pre}, pre + "_relu");
+      h = pre + "_relu";
+    }
+  }
+  return h;
+}
+
+// ----------------------------------------------------------------- TorchScript source
+
+std::string NetSource(const Policy& p) {
+  std::ostringstream s;
+  s << "def net(self, h):\n";
+  const int layers = NumLayers(p);
+  for (int i = 0; i < layers; ++i) {
+    const std::string fc = "self.fc" + std::to_string(i);
+    if (i + 1 < layers) {
+      s << "    h = torch.relu(torch.addmm(" << fc << "_bias, h, " << fc << "_weight.t()))\n";
+    } else {
+      s << "    return torch.addmm(" << fc << "_bias, h, " << fc << "_weight.t())\n";
+    }
+  }
+  return s.str();
+}
+
+}  // namespace
+
+torch::Tensor ExportedForward(const Policy& policy, const torch::Tensor& obs, const torch::Tensor& noise) {
+  torch::NoGradGuard no_grad;
+  const Constants c = MakeConstants(policy);
+  const torch::Tensor z = (obs - c.obs_mean) / c.obs_std;
+  const torch::Tensor y = PolicyPredict(const_cast<Net&>(policy.net), z, noise);
+  return y.reshape({-1, policy.model.horizon, 7}) * c.act_scale + c.act_offset;
+}
+
+void WriteSafetensors(const Policy& policy, const fs::path& path) {
+  const Constants c = MakeConstants(policy);
+  nlohmann::json header = nlohmann::json::object();
+  std::string data;
+  for (const auto& [name, t] : c.weights) {
+    const std::string bytes = FloatBytes(t);
+    header[name] = {{"dtype", "F32"}, {"shape", t.sizes().vec()}, {"data_offsets", {data.size(), data.size() + bytes.size()}}};
+    data += bytes;
+  }
+  header["__metadata__"] = {{"format", "dreamforge"}, {"policy", ToString(policy.model.type)}};
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // aligns the data to 8 bytes, as the format allows
+  std::string out(8, '\0');
+  uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  WriteAtomic(path, out + h + data);
+}
+
+void WriteTorchScript(const Policy& policy, const fs::path& path) {
+  const Constants c = MakeConstants(policy);
+  const ModelConfig& m = policy.model;
+  torch::jit::Module module("DreamforgePolicy");
+  for (const auto& [name, t] : c.weights) {
+    std::string attr = name;
+    std::replace(attr.begin(), attr.end(), '.', '_');
+    module.register_parameter(attr, t.clone(), false);
+  }
+  module.register_buffer("obs_mean", c.obs_mean);
+  module.register_buffer("obs_std", c.obs_std);
+  module.register_buffer("act_scale", c.act_scale);
+  module.register_buffer("act_offset", c.act_offset);
+  std::ostringstream s;
+  s << NetSource(policy);
+  if (m.type == PolicyType::kMlp) {
+    s << "def forward(self, obs):\n"
+         "    z = (obs - self.obs_mean) / self.obs_std\n"
+         "    y = self.net(z)\n"
+         "    return torch.reshape(y, [-1, 1, 7]) * self.act_scale + self.act_offset\n";
+  } else {
+    module.register_buffer("flow_tf", c.flow_tf);
+    module.register_buffer("flow_c", c.flow_c);
+    s << "def forward(self, obs, noise):\n"
+         "    z = (obs - self.obs_mean) / self.obs_std\n"
+         "    x = noise\n"
+         "    b = z.size(0)\n"
+         "    for k in range(" << m.flow_steps << "):\n"
+         "        tf = self.flow_tf[k].unsqueeze(0).expand([b, " << kTimeFeatures << "])\n"
+         "        a_hat = self.net(torch.cat([z, x, tf], 1))\n"
+         "        x = x + self.flow_c[k] * (a_hat - x)\n"
+         "    return torch.reshape(x, [-1, " << m.horizon << ", 7]) * self.act_scale + self.act_offset\n";
+  }
+  module.define(s.str());
+  const fs::path tmp = path.string() + ".tmp";
+  module.save(tmp.string());
+  fs::rename(tmp, path);
+}
+
+void WriteOnnx(const Policy& policy, const fs::path& path) {
+  const Constants c = MakeConstants(policy);
+  const ModelConfig& m = policy.model;
+  const int out_dim = m.OutputDim();
+  OnnxGraph g;
+  for (const auto& [name, t] : c.weights) g.Initializer(FloatTensorProto(name, t));
+  g.Initializer(FloatTensorProto("obs_mean", c.obs_mean));
+  g.Initializer(FloatTensorProto("obs_std", c.obs_std));
+  g.Initializer(FloatTensorProto("act_scale", c.act_scale));
+  g.Initializer(FloatTensorProto("act_offset", c.act_offset));
+  g.Initializer(Int64TensorProto("chunk_shape", {-1, m.horizon, 7}));
+  g.Node("Sub", {"obs", "obs_mean"}, "obs_centered");
+  g.Node("Div", {"obs_centered", "obs_std"}, "z");
+  std::vector<Proto> inputs = {ValueInfo("obs", {-1, m.obs_dim})};
+  std::string y;
+  if (m.type == PolicyType::kMlp) {
+    y = OnnxNet(g, policy, "z", "net");
+  } else {
+    inputs.push_back(ValueInfo("noise", {-1, out_dim}));
+    // Batch-sized time features: Expand each step's [1, 9] row to [B, 9].
+    g.Initializer(Int64TensorProto("zero", {0}));
+    g.Initializer(Int64TensorProto("tf_width", {kTimeFeatures}));
+    g.Node("Shape", {"noise"}, "noise_shape");
+    g.Node("Gather", {"noise_shape", "zero"}, "batch", {OnnxGraph::IntAttribute("axis", 0)});
+    g.Node("Concat", {"batch", "tf_width"}, "tf_shape", {OnnxGraph::IntAttribute("axis", 0)});
+    std::string x = "noise";
+    for (int k = 0; k < m.flow_steps; ++k) {
+      const std::string s = "step" + std::to_string(k);
+      g.Initializer(FloatTensorProto(s + "_tf", c.flow_tf[k].unsqueeze(0)));
+      g.Initializer(FloatTensorProto(s + "_c", c.flow_c[k].reshape({1})));
+      g.Node("Expand", {s + "_tf", "tf_shape"}, s + "_tfb");
+      g.Node("Concat", {"z", x, s + "_tfb"}, s + "_in", {OnnxGraph::IntAttribute("axis", 1)});
+      const std::string a_hat = OnnxNet(g, policy, s + "_in", s);
+      g.Node("Sub", {a_hat, x}, s + "_d");
+      g.Node("Mul", {s + "_d", s + "_c"}, s + "_v");
+      g.Node("Add", {x, s + "_v"}, s + "_x");
+      x = s + "_x";
+    }
+    y = x;
+  }
+  g.Node("Reshape", {y, "chunk_shape"}, "chunk");
+  g.Node("Mul", {"chunk", "act_scale"}, "chunk_scaled");
+  g.Node("Add", {"chunk_scaled", "act_offset"}, "actions");
+  WriteAtomic(path, g.Model(inputs, ValueInfo("actions", {-1, m.horizon, 7})));
+}
+
+}  // namespace dreamforge::policy

@@ -1,0 +1,15 @@
+// The policy folder's error type, in a header without LibTorch (main.cc catches it).
+#pragma once
+
+#include <stdexcept>
+
+namespace dreamforge::policy {
+
+// A bad run directory, checkpoint, bundle or model description, or a bad training option;
+// the message names the file and field (or the option).
+class PolicyError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace dreamforge::policy

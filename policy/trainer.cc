@@ -1,0 +1,357 @@
+#include "policy/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace dreamforge::policy {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kRunFormat[] = "dreamforge-run/1";
+constexpr uint64_t kValidSalt = 0x76616c6964ULL;  // "valid"
+constexpr uint64_t kStepSalt = 0x73746570ULL;     // "step"
+constexpr int64_t kValidBatch = 4096;
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t Mix(uint64_t a, uint64_t b) { return SplitMix(SplitMix(a) ^ b); }
+
+torch::Generator MakeGenerator(uint64_t seed) {
+  return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
+// Writes `content` to `path` through a .tmp file and a rename: never half-written.
+void WriteFileAtomic(const fs::path& path, const std::string& content) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out.flush()) throw PolicyError(tmp.string() + ": cannot write");
+  }
+  fs::rename(tmp, path);
+}
+
+void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const fs::path& path) {
+  const fs::path tmp = path.string() + ".tmp";
+  archive.save_to(tmp.string());
+  fs::rename(tmp, path);
+}
+
+// Model weights (CPU copies) into an archive.
+void SaveWeights(const Net& net, const fs::path& path) {
+  torch::serialize::OutputArchive archive;
+  const Net cpu = std::dynamic_pointer_cast<NetImpl>(net->clone(torch::kCPU));
+  cpu->save(archive);
+  SaveArchiveAtomic(archive, path);
+}
+
+// Runs `net` over `index` in large batches; mean loss (noise from a fixed generator so
+// that the flow's validation loss is comparable across epochs).
+double MeanLoss(Net& net, const TrainingData& data, const torch::Tensor& index, uint64_t seed,
+                const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  const ModelConfig& m = net->config();
+  torch::Generator gen = MakeGenerator(Mix(seed, kValidSalt));
+  double sum = 0;
+  const int64_t n = index.size(0);
+  for (int64_t b = 0; b < n; b += kValidBatch) {
+    const torch::Tensor idx = index.slice(0, b, std::min(n, b + kValidBatch));
+    const int64_t rows = idx.size(0);
+    const torch::Tensor obs = data.obs.index_select(0, idx).to(device);
+    const torch::Tensor target = data.Chunks(idx, m.horizon).to(device);
+    const torch::Tensor noise = torch::randn({rows, m.OutputDim()}, gen).to(device);
+    const torch::Tensor t = torch::rand({rows}, gen).to(device);
+    sum += PolicyLoss(net, obs, target, noise, t).item<double>() * static_cast<double>(rows);
+  }
+  net->train();
+  return sum / static_cast<double>(n);
+}
+
+struct Best {
+  int epoch = 0;
+  std::string criterion;
+  double value = 0;
+  double loss = std::numeric_limits<double>::infinity();
+
+  nlohmann::json ToJson() const {
+    return {{"epoch", epoch}, {"criterion", criterion}, {"value", value}, {"loss", loss}};
+  }
+  // Whether an epoch with this success rate (if evaluated) and loss beats the best so far.
+  bool Improves(const std::optional<double>& success, double l) const {
+    if (epoch == 0) return true;
+    if (success) {
+      if (criterion != "success_rate") return true;
+      return *success > value || (*success == value && l < loss);
+    }
+    return criterion != "success_rate" && l < loss;
+  }
+};
+
+[[noreturn]] void Mismatch(const fs::path& file, const std::string& field, const std::string& what) {
+  throw PolicyError(file.string() + ": " + field + ": " + what +
+                    " (this run was started with other settings; use another --out to start afresh)");
+}
+
+}  // namespace
+
+void TrainOptions::Validate() const {
+  if (epochs < 0) throw PolicyError("--epochs: must be >= 1");
+  if (batch < 1) throw PolicyError("--batch: must be >= 1");
+  if (!(lr > 0) || !std::isfinite(lr)) throw PolicyError("--lr: must be a positive number");
+  if (!(weight_decay >= 0)) throw PolicyError("--weight-decay: must be >= 0");
+  if (!(grad_clip > 0)) throw PolicyError("--grad-clip: must be > 0");
+  if (checkpoint_every < 1) throw PolicyError("--checkpoint-every: must be >= 1");
+  if (eval_every < 0) throw PolicyError("--eval-every: must be >= 0");
+  if (stop_after < 0) throw PolicyError("--stop-after: must be >= 0");
+  for (int h : hidden) {
+    if (h < 1) throw PolicyError("--hidden: widths must be >= 1");
+  }
+  if (!gripper.empty()) {
+    try {
+      ParseGripperMode(gripper);
+    } catch (const PolicyError& e) {
+      throw PolicyError(std::string("--gripper: ") + e.what());
+    }
+  }
+}
+
+nlohmann::json TrainOptions::ToJson() const {
+  return {{"policy", ToString(type)}, {"epochs", Epochs()}, {"batch", batch},
+          {"lr", lr},                 {"schedule", "cosine"}, {"weight_decay", weight_decay},
+          {"grad_clip", grad_clip},   {"seed", seed},        {"optimizer", "adam"}};
+}
+
+nlohmann::json EpochReport::ToJson() const {
+  nlohmann::json j = {{"epoch", epoch},           {"step", step},
+                      {"train_loss", train_loss}, {"lr", lr},
+                      {"samples_per_s", samples_per_s}, {"seconds", seconds},
+                      {"best", best}};
+  j["valid_loss"] = std::isnan(valid_loss) ? nlohmann::json(nullptr) : nlohmann::json(valid_loss);
+  j["success_rate"] = success_rate ? nlohmann::json(*success_rate) : nlohmann::json(nullptr);
+  return j;
+}
+
+TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
+                  const TrainOptions& options, const fs::path& run_dir, const TrainHooks& hooks) {
+  options.Validate();
+  std::optional<torch::Device> parsed;
+  try {
+    parsed.emplace(options.device);
+  } catch (const c10::Error&) {
+    throw PolicyError("--device '" + options.device + "': expected cpu or cuda[:N]");
+  }
+  const torch::Device device = *parsed;
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw PolicyError("--device " + options.device +
+                      ": this LibTorch has no CUDA support or no GPU is visible; use --device cpu");
+  }
+  if (data.train_index.size(0) == 0) throw PolicyError("training data: mask/train has no samples");
+
+  ModelConfig model = ModelConfig::Default(options.type, data.obs_dim());
+  if (!options.hidden.empty()) model.hidden = options.hidden;
+  if (!options.gripper.empty()) model.gripper = ParseGripperMode(options.gripper);
+  model.Validate();
+  const int epochs = options.Epochs();
+
+  nlohmann::json run = {{"format", kRunFormat},
+                        {"task", data.env_args.value("env_name", "")},
+                        {"env_args", data.env_args},
+                        {"data", data_info},
+                        {"obs_keys", data.obs_keys},
+                        {"normalization", data.normalizer.ToJson()},
+                        {"model", model.ToJson()},
+                        {"train", options.ToJson()}};
+
+  const fs::path run_json = run_dir / "run.json";
+  const fs::path last_pt = run_dir / "checkpoints" / "last.pt";
+  const fs::path metrics_path = run_dir / "metrics.jsonl";
+  const fs::path best_json = run_dir / "best.json";
+
+  torch::manual_seed(options.seed);
+  Net net(model);
+  net->to(device);
+  torch::optim::Adam optimizer(net->parameters(),
+                               torch::optim::AdamOptions(options.lr).weight_decay(options.weight_decay));
+  int start_epoch = 0;
+  int64_t step = 0;
+  Best best;
+  std::vector<std::string> kept_metrics;
+
+  if (options.resume) {
+    const nlohmann::json old = ReadRunJson(run_dir);
+    for (const char* field : {"format", "task", "obs_keys", "model", "normalization", "data"}) {
+      if (old.value(field, nlohmann::json()) != run[field]) Mismatch(run_json, field, "differs");
+    }
+    nlohmann::json old_train = old.value("train", nlohmann::json::object());
+    for (const char* field : {"policy", "batch", "lr", "weight_decay", "grad_clip", "seed"}) {
+      if (old_train.value(field, nlohmann::json()) != run["train"][field]) {
+        Mismatch(run_json, std::string("train.") + field, "differs");
+      }
+    }
+    if (!fs::exists(last_pt)) throw PolicyError(last_pt.string() + ": missing; nothing to resume");
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(last_pt.string(), device);
+      torch::serialize::InputArchive m, o;
+      archive.read("model", m);
+      archive.read("optimizer", o);
+      net->load(m);
+      optimizer.load(o);
+      torch::Tensor e, s;
+      archive.read("epoch", e);
+      archive.read("step", s);
+      start_epoch = static_cast<int>(e.item<int64_t>());
+      step = s.item<int64_t>();
+    } catch (const c10::Error& e) {
+      throw PolicyError(last_pt.string() + ": unreadable checkpoint (" +
+                        std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+    }
+    if (start_epoch > epochs) {
+      throw PolicyError("--epochs " + std::to_string(epochs) + ": the run already has " +
+                        std::to_string(start_epoch) + " epochs");
+    }
+    if (fs::exists(best_json)) {
+      std::ifstream in(best_json);
+      const nlohmann::json b = nlohmann::json::parse(in, nullptr, false);
+      if (!b.is_discarded()) {
+        best.epoch = b.value("epoch", 0);
+        best.criterion = b.value("criterion", "");
+        best.value = b.value("value", 0.0);
+        best.loss = b.value("loss", std::numeric_limits<double>::infinity());
+      }
+    }
+    std::ifstream in(metrics_path);
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json m = nlohmann::json::parse(line, nullptr, false);
+      if (!m.is_discarded() && m.value("epoch", 0) <= start_epoch) kept_metrics.push_back(line);
+    }
+  } else if (fs::exists(run_json)) {
+    throw PolicyError(run_dir.string() + ": already holds a training run; pass --resume to continue it or choose another --out");
+  }
+  run["train"]["epochs"] = epochs;
+  fs::create_directories(run_dir / "checkpoints");
+  WriteFileAtomic(run_json, run.dump(2) + "\n");
+  {
+    std::string kept;
+    for (const std::string& l : kept_metrics) kept += l + "\n";
+    WriteFileAtomic(metrics_path, kept);
+  }
+  std::ofstream metrics(metrics_path, std::ios::app);
+
+  const int64_t n_train = data.train_index.size(0);
+  const int64_t batches = (n_train + options.batch - 1) / options.batch;
+  const int64_t total_steps = batches * epochs;
+  const bool has_valid = data.valid_index.size(0) > 0;
+  TrainResult result;
+  int run_epochs = 0;
+
+  for (int epoch = start_epoch + 1; epoch <= epochs; ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    double train_seconds = 0;
+    net->train();
+    const torch::Tensor order =
+        data.train_index.index_select(0, torch::randperm(n_train, MakeGenerator(Mix(options.seed, epoch))));
+    double loss_sum = 0;
+    double lr = options.lr;
+    for (int64_t b = 0; b < batches; ++b) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const torch::Tensor idx = order.slice(0, b * options.batch, std::min(n_train, (b + 1) * options.batch));
+      const int64_t rows = idx.size(0);
+      torch::Tensor obs = data.obs.index_select(0, idx);
+      torch::Tensor target = model.type == PolicyType::kMlp ? data.actions.index_select(0, idx)
+                                                            : data.Chunks(idx, model.horizon);
+      torch::Tensor noise, t;
+      if (model.type == PolicyType::kFlow) {
+        torch::Generator gen = MakeGenerator(Mix(options.seed ^ kStepSalt, static_cast<uint64_t>(step)));
+        noise = torch::randn({rows, model.OutputDim()}, gen).to(device);
+        t = torch::rand({rows}, gen).to(device);
+      }
+      obs = obs.to(device);
+      target = target.to(device);
+      lr = options.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps)));
+      for (auto& group : optimizer.param_groups()) {
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      }
+      optimizer.zero_grad();
+      const torch::Tensor loss = PolicyLoss(net, obs, target, noise, t);
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(net->parameters(), options.grad_clip);
+      optimizer.step();
+      ++step;
+      loss_sum += loss.item<double>() * static_cast<double>(rows);
+      train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (hooks.on_batch && ((b + 1) % 50 == 0 || b + 1 == batches)) {
+        const double done = static_cast<double>(std::min(n_train, (b + 1) * options.batch));
+        hooks.on_batch(epoch, b + 1, batches, loss_sum / done, done / std::max(train_seconds, 1e-9));
+      }
+    }
+    EpochReport report;
+    report.epoch = epoch;
+    report.epochs = epochs;
+    report.step = step;
+    report.lr = lr;
+    report.train_loss = loss_sum / static_cast<double>(n_train);
+    report.samples_per_s = static_cast<double>(n_train) / std::max(train_seconds, 1e-9);
+    report.valid_loss = has_valid ? MeanLoss(net, data, data.valid_index, options.seed, device)
+                                  : std::numeric_limits<double>::quiet_NaN();
+    const bool evaluate = hooks.rollout_eval && options.eval_every > 0 &&
+                          (epoch % options.eval_every == 0 || epoch == epochs);
+    if (evaluate) {
+      net->eval();
+      report.success_rate = hooks.rollout_eval(Policy::FromNet(run, net), epoch);
+      net->train();
+    }
+    const double loss_for_best = has_valid ? report.valid_loss : report.train_loss;
+    if (best.Improves(report.success_rate, loss_for_best)) {
+      best.epoch = epoch;
+      best.criterion = report.success_rate ? "success_rate" : (has_valid ? "valid_loss" : "train_loss");
+      best.value = report.success_rate ? *report.success_rate : loss_for_best;
+      best.loss = loss_for_best;
+      SaveWeights(net, run_dir / "best.pt");
+      WriteFileAtomic(best_json, best.ToJson().dump(2) + "\n");
+      report.best = true;
+    }
+    if (epoch % options.checkpoint_every == 0 || epoch == epochs) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "epoch_%04d.pt", epoch);
+      SaveWeights(net, run_dir / "checkpoints" / name);
+    }
+    {
+      torch::serialize::OutputArchive archive, m, o;
+      net->save(m);
+      optimizer.save(o);
+      archive.write("model", m);
+      archive.write("optimizer", o);
+      archive.write("epoch", torch::tensor(static_cast<int64_t>(epoch)));
+      archive.write("step", torch::tensor(step));
+      SaveArchiveAtomic(archive, last_pt);
+    }
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    metrics << report.ToJson().dump() << "\n" << std::flush;
+    if (hooks.on_epoch) hooks.on_epoch(report);
+    result.epochs_done = epoch;
+    ++run_epochs;
+    if (options.stop_after > 0 && run_epochs >= options.stop_after) break;
+  }
+  if (result.epochs_done == 0) result.epochs_done = start_epoch;
+  result.finished = result.epochs_done == epochs;
+  result.best_epoch = best.epoch;
+  result.best_criterion = best.criterion;
+  result.best_value = best.value;
+  return result;
+}
+
+}  // namespace dreamforge::policy

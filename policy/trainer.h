@@ -1,0 +1,86 @@
+// Training loop (robomimic-style): shuffled minibatches from mask/train, validation loss on
+// mask/valid, Adam with a cosine learning-rate schedule, gradient clipping, checkpoints,
+// --resume, metrics.jsonl and periodic rollout evaluation with a best-by-success
+// checkpoint. Writes the run directory described in policy/policy.h.
+//
+// Reproducibility: every random draw is a function of (seed, epoch, step): initial weights
+// from the seed, the epoch's permutation from (seed, epoch), the flow noise and times of a
+// step from (seed, step). A resumed run therefore continues with exactly the draws the
+// uninterrupted run makes, and on CPU produces the same weights.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/model.h"
+#include "policy/policy.h"
+#include "policy/training_data.h"
+
+namespace dreamforge::policy {
+
+struct TrainOptions {
+  PolicyType type = PolicyType::kMlp;
+  std::vector<int> hidden;  // empty: ModelConfig::Default's
+  std::string gripper;      // "raw" | "sign" | "sample"; empty: ModelConfig::Default's
+  int epochs = 0;           // 0: 40 for mlp, 40 for flow
+  int batch = 256;
+  double lr = 1e-3;         // peak; cosine decay to 0 over all steps
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;   // max global gradient norm
+  uint64_t seed = 0;
+  std::string device = "cpu";  // "cpu" or "cuda[:N]"
+  int checkpoint_every = 5;    // epochs
+  int eval_every = 0;          // epochs between rollout evaluations (0: never)
+  int stop_after = 0;          // stop after this many epochs in this invocation (0: no limit)
+  bool resume = false;
+
+  int Epochs() const { return epochs > 0 ? epochs : 40; }
+  // Throws PolicyError naming the option.
+  void Validate() const;
+  nlohmann::json ToJson() const;
+};
+
+struct EpochReport {
+  int epoch = 0;  // 1-based
+  int epochs = 0;
+  int64_t step = 0;  // optimizer steps so far
+  double train_loss = 0, valid_loss = 0;  // valid_loss NaN without mask/valid
+  double lr = 0;
+  double samples_per_s = 0;  // training steps only
+  double seconds = 0;        // wall time of the epoch, evaluation included
+  std::optional<double> success_rate;
+  bool best = false;  // this epoch became best.pt
+  nlohmann::json ToJson() const;
+};
+
+struct TrainHooks {
+  // Every few batches: epoch, batches done, batches per epoch, running loss, samples/s.
+  std::function<void(int, int64_t, int64_t, double, double)> on_batch;
+  std::function<void(const EpochReport&)> on_epoch;
+  // Success rate in [0, 1] of rollouts of `policy` (called every eval_every epochs and
+  // after the last one). Leave empty for none.
+  std::function<double(const std::shared_ptr<const Policy>&, int epoch)> rollout_eval;
+};
+
+struct TrainResult {
+  int epochs_done = 0;    // total, resumed epochs included
+  bool finished = false;  // all epochs done (false after --stop-after)
+  int best_epoch = 0;
+  std::string best_criterion;  // "success_rate" | "valid_loss" | "train_loss"
+  double best_value = 0;
+};
+
+// Trains into `run_dir` (created). `data_info` is stored in run.json under "data" (file,
+// size, ...). Throws PolicyError for bad options, a run directory that already holds a
+// run (without resume) or does not match (with resume).
+TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
+                  const TrainOptions& options, const std::filesystem::path& run_dir,
+                  const TrainHooks& hooks = {});
+
+}  // namespace dreamforge::policy

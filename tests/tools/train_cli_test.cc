@@ -1,0 +1,98 @@
+// dreamforge train / eval --policy end to end on a small scale: real dreams of the shipped
+// demo, the real binary, rollouts in physics.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/common/test_util.h"
+
+namespace dreamforge {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using test::CmdResult;
+using test::Shell;
+
+const std::string kBin = DF_DREAMFORGE_BIN;
+const std::string kDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
+
+class TrainCliTest : public test::TempDirTest {
+ protected:
+  fs::path Dreams() {
+    const fs::path out = dir_ / "dreams.hdf5";
+    const CmdResult r = Shell(kBin + " dream --demo " + kDemo + " --count 10 --seed 3 --out " + out.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    return out;
+  }
+  static std::vector<nlohmann::json> Metrics(const fs::path& run) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(run / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+};
+
+TEST_F(TrainCliTest, TrainsEvaluatesInPhysicsAndResumes) {
+  const fs::path data = Dreams();
+  for (const std::string policy : {"mlp", "flow"}) {
+    const fs::path run = dir_ / policy;
+    const std::string train = kBin + " train --data " + data.string() + " --policy " + policy +
+                              " --epochs 2 --batch 64 --eval-every 1 --eval-episodes 2 --out " + run.string();
+    CmdResult r = Shell(train + " --stop-after 1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("1/2 epochs (stopped; --resume continues)"));
+    r = Shell(train + " --resume");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("2/2 epochs"));
+    const auto m = Metrics(run);
+    ASSERT_EQ(m.size(), 2u) << policy;
+    for (const auto& epoch : m) {
+      EXPECT_TRUE(epoch["success_rate"].is_number()) << epoch.dump();  // rollouts ran
+      EXPECT_GT(epoch["samples_per_s"].get<double>(), 0);
+    }
+    for (const char* f : {"run.json", "best.pt", "best.json", "checkpoints/last.pt"}) {
+      EXPECT_TRUE(fs::exists(run / f)) << policy << " " << f;
+    }
+
+    r = Shell(kBin + " eval --policy " + run.string() + " --episodes 2 --json");
+    ASSERT_EQ(r.status, 0) << r.output;
+    const size_t brace = r.output.find("\n{");  // stdout's JSON line after the progress lines
+    ASSERT_NE(brace, std::string::npos) << r.output;
+    const nlohmann::json j = nlohmann::json::parse(r.output.substr(brace + 1));
+    EXPECT_EQ(j["episodes"], 2);
+    EXPECT_EQ(j["policy"], run.string());
+    for (const char* key : {"successes", "success_rate", "ci_low", "ci_high", "failures"}) {
+      EXPECT_TRUE(j.contains(key)) << key;
+    }
+  }
+}
+
+TEST_F(TrainCliTest, BadInputGetsOneLineNamingTheFileOrFlag) {
+  CmdResult r = Shell(kBin + " train --data " + (dir_ / "none.hdf5").string() + " --out " + (dir_ / "r").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("none.hdf5"));
+  r = Shell(kBin + " train --data " + kDemo + " --policy transformer --out " + (dir_ / "r").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("--policy"));
+  r = Shell(kBin + " train --data " + kDemo + " --obs-keys robot0_eef_pos no_such_key --out " + (dir_ / "r").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("no_such_key"));
+  EXPECT_FALSE(fs::exists(dir_ / "r" / "run.json"));
+  r = Shell(kBin + " eval --policy " + (dir_ / "nowhere").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("run.json"));
+  r = Shell(kBin + " eval --policy " + (dir_ / "nowhere").string() + " --baseline replay --demo " + kDemo);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("exactly one"));
+  // One line, no LibTorch backtrace.
+  r = Shell(kBin + " train --data " + kDemo + " --device cuda --out " + (dir_ / "r").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("--device"));
+}
+
+}  // namespace
+}  // namespace dreamforge
