@@ -2,6 +2,7 @@
 
 #include <BulletDynamics/Featherstone/btMultiBodyGearConstraint.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -286,6 +287,8 @@ World::World(std::shared_ptr<const SceneModel> model, const SceneParams& params)
   pending_.assign(params_.latency_steps, hold);
   for (int k = 0; k < 7; ++k) q_target_[k] = params_.start_joints[k];
   ApplyAction(hold, nullptr);
+  joint_pending_.assign(params_.latency_steps, q_target_);
+  gripper_pending_.assign(params_.latency_steps, -1.0);
 }
 
 Eigen::Matrix<double, 7, 1> World::ArmJoints() const {
@@ -370,7 +373,6 @@ Observation World::Observe() {
 
 void World::ApplyAction(const Action& a_in, StepInfo* info) {
   const ActionScale& scale = model_->action_scale();
-  const RobotConfig& rc = model_->robot_config();
   Action a = a_in.cwiseMax(-1.0).cwiseMin(1.0);
   q_scratch_ = ArmJoints();
   const Eigen::Isometry3d current = kinematics_.ToolPose(q_scratch_);
@@ -387,6 +389,11 @@ void World::ApplyAction(const Action& a_in, StepInfo* info) {
     if (info) info->ik_converged = r.position_error < 2e-3 && r.rotation_error < 2e-2;
   }
   // With a zero action the arm holds its last joint target.
+  SetMotorTargets(a[6]);
+}
+
+void World::SetMotorTargets(double gripper) {
+  const RobotConfig& rc = model_->robot_config();
   const double kp = rc.position_gain * params_.gain_scale;
   for (int k = 0; k < 7; ++k) {
     const int j = model_->arm_joint_indices()[k];
@@ -395,8 +402,8 @@ void World::ApplyAction(const Action& a_in, StepInfo* info) {
     m->setVelocityTarget(0.0, rc.velocity_gain);
     m->setRhsClamp(model_->robot().joints[j].velocity);
   }
-  gripper_command_ = a[6];
-  const double finger = rc.finger_open * (1.0 - a[6]) / 2.0;
+  gripper_command_ = gripper;
+  const double finger = rc.finger_open * (1.0 - gripper) / 2.0;
   for (int j : model_->finger_joint_indices()) {
     btMultiBodyJointMotor* m = robot_.motors[j];
     m->setPositionTarget(finger, kp);
@@ -428,17 +435,41 @@ StepInfo World::Step(const Action& action) {
   const Action applied = pending_.front();
   pending_.pop_front();
   ApplyAction(applied, &info);
+  Advance(&info);
+  return info;
+}
+
+StepInfo World::StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper) {
+  StepInfo info;
+  if (q_target.allFinite() && std::isfinite(gripper)) {
+    joint_pending_.push_back(q_target);
+    gripper_pending_.push_back(std::clamp(gripper, -1.0, 1.0));
+  } else {  // a non-finite command holds the last target
+    info.action_valid = false;
+    joint_pending_.push_back(joint_pending_.empty() ? Eigen::Matrix<double, 7, 1>(q_target_) : joint_pending_.back());
+    gripper_pending_.push_back(gripper_pending_.empty() ? gripper_command_ : gripper_pending_.back());
+  }
+  // The same latency as Step(): a command takes effect latency_steps steps later.
+  q_target_ = joint_pending_.front();
+  const double g = gripper_pending_.front();
+  joint_pending_.pop_front();
+  gripper_pending_.pop_front();
+  SetMotorTargets(g);
+  Advance(&info);
+  return info;
+}
+
+void World::Advance(StepInfo* info) {
   for (int s = 0; s < model_->physics().substeps; ++s) {
-    if (!bullet_->Step()) info.stable = false;
+    if (!bullet_->Step()) info->stable = false;
   }
   ++steps_;
   if (!StateFinite()) {
-    info.stable = false;
-    return info;
+    info->stable = false;
+    return;
   }
   status_ = model_->task().Evaluate(*this);
   hold_steps_ = status_.Satisfied() ? hold_steps_ + 1 : 0;
-  return info;
 }
 
 Eigen::VectorXd World::GetState() const {

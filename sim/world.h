@@ -142,6 +142,12 @@ class World {
   // One control step. See the file comment for the action layout. The action is clamped to
   // [-1, 1] and rounded to float32 (as stored in episode files) before it is applied.
   StepInfo Step(const Action& action);
+  // One control step commanded in joint space, for controllers that solve IK themselves
+  // (the edge controller in software-in-the-loop): arm joint position targets (rad) and the
+  // gripper command (-1 open .. +1 closed), through the same motors, latency
+  // (params().latency_steps) and physics as Step(). Action noise, defined on actions, is
+  // not applied. A non-finite command holds the previous target (info.action_valid false).
+  StepInfo StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper);
   int steps() const { return steps_; }
   double time() const { return steps_ / model_->physics().control_hz(); }
 
@@ -176,6 +182,8 @@ class World {
 
  private:
   void ApplyAction(const Action& a, StepInfo* info);
+  void SetMotorTargets(double gripper);  // q_target_ and the fingers for `gripper`
+  void Advance(StepInfo* info);          // substeps, step count, stability, task status
   bool StateFinite() const;
 
   std::shared_ptr<const SceneModel> model_;
@@ -187,6 +195,8 @@ class World {
   robot::Kinematics kinematics_;
   Eigen::VectorXd q_scratch_, q_target_;
   std::deque<Action> pending_;  // latency buffer
+  std::deque<Eigen::Matrix<double, 7, 1>> joint_pending_;  // latency buffers of StepJointTargets
+  std::deque<double> gripper_pending_;
   std::mt19937_64 noise_rng_;
   double gripper_command_ = -1.0;
   int steps_ = 0;

@@ -11,5 +11,7 @@ void AddDreamCommand(CLI::App& app);
 void AddMergeCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
 void AddTrainCommand(CLI::App& app);
+void AddExportCommand(CLI::App& app);
+void AddControlCommand(CLI::App& app);
 
 }  // namespace dreamforge::tools

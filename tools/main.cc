@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   dreamforge::tools::AddMergeCommand(app);
   dreamforge::tools::AddTrainCommand(app);
   dreamforge::tools::AddEvalCommand(app);
+  dreamforge::tools::AddExportCommand(app);
+  dreamforge::tools::AddControlCommand(app);
   dreamforge::tools::AddInspectCommand(app);
   try {
     app.parse(argc, argv);

@@ -42,6 +42,11 @@ packages=(
   # Python side: reading episodes with h5py, PyTorch comparison and TorchScript checks
   python3 python3-h5py python3-numpy python3-torch
 )
+# ONNX Runtime for checking exported policies comes from npm (onnxruntime-node ships its
+# CPU binary); Node.js from Debian when no node is installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 if (( edge )); then
   # aarch64 cross build of the edge controller, and running its tests under emulation
   packages+=(crossbuild-essential-arm64 qemu-user)
@@ -67,8 +72,23 @@ warn_blas() {
   fi
 }
 
+# tools/onnx_check/node_modules: npm install --ignore-scripts (its install script would
+# try to download; the binary is in the package). Skipped when already there.
+install_onnx_check() {
+  local dir
+  dir="$(dirname "${BASH_SOURCE[0]}")/onnx_check"
+  [[ -d "$dir/node_modules/onnxruntime-node" ]] && return 0
+  if (( check_only )); then
+    echo "setup: $dir: onnxruntime-node not installed (npm install --ignore-scripts there)" >&2
+    return 1
+  fi
+  echo "setup: installing onnxruntime-node into $dir (npm)"
+  (cd "$dir" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+}
+
 if (( ${#missing[@]} == 0 )); then
   warn_blas
+  install_onnx_check
   echo "setup: all ${#packages[@]} packages present"
   exit 0
 fi
@@ -107,4 +127,5 @@ if (( ${#still[@]} )); then
   exit 1
 fi
 warn_blas
+install_onnx_check
 echo "setup: installed ${#missing[@]} packages (${missing[*]}); all ${#packages[@]} present"

@@ -4,20 +4,26 @@
 #   tools/test.sh               release preset (build/release)
 #   tools/test.sh --asan        AddressSanitizer + UBSan preset (build/asan)
 #   tools/test.sh --build-only  stop after the build
+#   tools/test.sh --no-aarch64  skip the aarch64 cross build of robot/ and its qemu tests
 #
+# After the native run, robot/ is cross-compiled for aarch64 and its tests run under
+# qemu-aarch64 (preset aarch64, build/aarch64) when aarch64-linux-gnu-g++ and qemu-aarch64
+# are installed (tools/setup.sh --edge); otherwise a one-line note says it was skipped.
 # Exits non-zero on the first failing phase. ccache is used automatically when installed.
 set -euo pipefail
 
 usage() {
-  sed -n '2,8s/^# \{0,1\}//p' "$0"
+  sed -n '2,13s/^# \{0,1\}//p' "$0"
 }
 
 preset=release
 build_only=0
+aarch64=1
 for arg in "$@"; do
   case "$arg" in
     --asan) preset=asan ;;
     --build-only) build_only=1 ;;
+    --no-aarch64) aarch64=0 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "test.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -52,5 +58,18 @@ phase "configure ($preset)" cmake --preset "$preset"
 phase "build ($preset)" cmake --build --preset "$preset" -j"$jobs"
 if (( ! build_only )); then
   phase "test ($preset)" ctest --preset "$preset" -j"$jobs" --output-on-failure
+fi
+# The edge controller on its target architecture: robot/ alone, cross-compiled, its tests
+# under user-mode emulation (about 20 s of tests; the build is incremental with ccache).
+if (( aarch64 )); then
+  if command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
+    phase "configure (aarch64)" cmake --preset aarch64
+    phase "build (aarch64)" cmake --build --preset aarch64 -j"$jobs"
+    if (( ! build_only )); then
+      phase "test (aarch64, qemu)" ctest --preset aarch64 -j"$jobs" --output-on-failure
+    fi
+  else
+    echo "== aarch64: skipped (no aarch64-linux-gnu-g++ or qemu-aarch64; tools/setup.sh --edge installs them)"
+  fi
 fi
 echo "== total: $(elapsed "$t_total") s"

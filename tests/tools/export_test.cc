@@ -1,0 +1,188 @@
+// Export equivalence: a trained mlp and flow policy, exported by the real binary, give the
+// same action chunks for 1,000 random observations from five implementations: the
+// trained LibTorch model, the native Eigen runtime of robot/ (what the board runs), the
+// TorchScript file in LibTorch and in Python torch.jit.load, and the ONNX file in ONNX
+// Runtime (tools/onnx_check, installed by tools/setup.sh). Tolerance 1e-5 (float32),
+// relative to the magnitude of the values.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "datasets/episode_store.h"
+#include "policy/export.h"
+#include "policy/trainer.h"
+#include "robot/bundle.h"
+#include "robot/policy_runtime.h"
+#include "tests/common/test_util.h"
+
+namespace dreamforge {
+namespace {
+
+namespace fs = std::filesystem;
+using test::CmdResult;
+using test::Shell;
+
+const std::string kBin = DF_DREAMFORGE_BIN;
+const std::string kSource = DF_SOURCE_DIR;
+constexpr int kRows = 1000;
+constexpr double kTolerance = 1e-5;
+
+// Episodes with the default obs keys at their real widths (robot0_eef_pos 3,
+// robot0_gripper_qpos 2, robot0_joint_pos 7, object 13) and smooth learnable actions.
+datasets::Episode Synthetic(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  datasets::Episode ep;
+  auto fill = [&](int cols, float scale, float offset) {
+    datasets::MatrixRXf m(n, cols);
+    for (int i = 0; i < m.size(); ++i) m.data()[i] = offset + scale * g(rng);
+    return m;
+  };
+  ep.obs["robot0_eef_pos"] = fill(3, 0.1f, 0.4f);
+  ep.obs["robot0_gripper_qpos"] = fill(2, 0.01f, 0.03f);
+  ep.obs["robot0_joint_pos"] = fill(7, 0.5f, 0.0f);
+  ep.obs["object"] = fill(13, 0.2f, 0.1f);
+  for (const auto& [k, m] : ep.obs) ep.next_obs[k] = m;
+  ep.actions = datasets::MatrixRXf(n, 7);
+  for (int t = 0; t < n; ++t) {
+    for (int k = 0; k < 6; ++k) ep.actions(t, k) = std::tanh(ep.obs["object"](t, k) * 3.0f - ep.obs["robot0_eef_pos"](t, k % 3));
+    ep.actions(t, 6) = ep.obs["object"](t, 12) > 0.1f ? 1.0f : -1.0f;
+  }
+  ep.rewards = Eigen::VectorXf::Zero(n);
+  ep.dones.assign(n, 0);
+  ep.dones.back() = 1;
+  ep.states = datasets::MatrixRXd::Zero(n, 4);
+  ep.eef_pose = datasets::MatrixRXd::Zero(n, 16);
+  ep.object_poses["bottle"] = datasets::MatrixRXd::Zero(n, 16);
+  ep.subtask_term_signals["grasp"] = std::vector<int32_t>(n, 0);
+  ep.success = true;
+  return ep;
+}
+
+nlohmann::json Rows(const torch::Tensor& t) {
+  nlohmann::json rows = nlohmann::json::array();
+  const torch::Tensor c = t.contiguous();
+  for (int64_t r = 0; r < c.size(0); ++r) {
+    const float* p = c[r].data_ptr<float>();
+    rows.push_back(std::vector<float>(p, p + c.size(1)));
+  }
+  return rows;
+}
+
+// Largest |a - b| / max(1, |b|) over all entries.
+double WorstDifference(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs() / b.abs().clamp_min(1.0)).max().item<double>();
+}
+
+torch::Tensor FromJsonRows(const nlohmann::json& rows, int64_t width) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(rows.size()), width});
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (int64_t k = 0; k < width; ++k) t[r][k] = rows[r][k].get<float>();
+  }
+  return t;
+}
+
+class ExportTest : public test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(ExportTest, AllImplementationsAgreeOnAThousandObservations) {
+  const std::string type = GetParam();
+  // A trained policy (a few epochs on synthetic data of the real layout).
+  const fs::path data = dir_ / "data.hdf5";
+  {
+    datasets::EpisodeWriter w(data, {{"env_name", "bottle_place"}});
+    for (int i = 0; i < 12; ++i) w.Append(Synthetic(30, 100 + i));
+    const auto [train, valid] = datasets::EpisodeWriter::SplitTrainValid(12, 0.2);
+    w.Close(train, valid);
+  }
+  policy::TrainOptions o;
+  o.type = policy::ParsePolicyType(type);
+  o.epochs = 3;
+  o.batch = 64;
+  const fs::path run = dir_ / "run";
+  policy::Train(policy::LoadTrainingData(data, policy::DefaultObsKeys()), {}, o, run);
+  const fs::path bundle = dir_ / "bundle";
+  const CmdResult r = Shell(kBin + " export --policy " + run.string() + " --out " + bundle.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* f : {"policy.json", "weights.safetensors", "policy.ts", "policy.onnx"}) {
+    ASSERT_TRUE(fs::exists(bundle / f)) << f;
+  }
+
+  // Random raw observations around the training data (z-scores in [-3, 3]) and noise.
+  const auto policy = policy::Policy::Load(run);
+  const int d = policy->model.obs_dim, width = policy->model.OutputDim();
+  torch::manual_seed(7);
+  std::vector<float> mean, stdv;
+  for (const auto& key : policy->normalizer.obs_keys) {
+    const auto& s = policy->normalizer.obs.at(key);
+    for (int i = 0; i < s.dim(); ++i) {
+      mean.push_back(static_cast<float>(s.mean[i]));
+      stdv.push_back(static_cast<float>(s.std[i]));
+    }
+  }
+  const torch::Tensor obs = torch::tensor(mean) + torch::tensor(stdv) * (torch::rand({kRows, d}) * 6 - 3);
+  const torch::Tensor noise = torch::randn({kRows, width});
+
+  // 1. The trained model in LibTorch: the reference.
+  const torch::Tensor ref = policy::ExportedForward(*policy, obs, noise).reshape({kRows, width});
+
+  // 2. The native runtime of robot/, from policy.json + weights.safetensors alone.
+  auto b = std::make_shared<const robot::Bundle>(robot::LoadBundle(bundle.string()));
+  robot::PolicyRuntime runtime(b);
+  torch::Tensor native = torch::empty({kRows, width});
+  std::vector<float> z(d), chunk(width);
+  for (int row = 0; row < kRows; ++row) {
+    runtime.NormalizeObs(obs[row].contiguous().data_ptr<float>(), z.data());
+    runtime.Predict(z.data(), noise[row].contiguous().data_ptr<float>(), chunk.data());
+    for (int h = 0; h < width / 7; ++h) {
+      runtime.DenormalizeAction(chunk.data() + 7 * h, native[row].data_ptr<float>() + 7 * h);
+    }
+  }
+  EXPECT_LT(WorstDifference(native, ref), kTolerance) << "native runtime";
+  std::printf("%s: |ref| max %.3f; worst differences: native %.2e", type.c_str(), ref.abs().max().item<double>(),
+              WorstDifference(native, ref));
+
+  // 3. TorchScript in LibTorch.
+  torch::jit::Module ts = torch::jit::load((bundle / "policy.ts").string());
+  std::vector<torch::jit::IValue> in = {obs};
+  if (type == "flow") in.push_back(noise);
+  const torch::Tensor ts_out = ts.forward(in).toTensor().reshape({kRows, width});
+  EXPECT_LT(WorstDifference(ts_out, ref), kTolerance) << "TorchScript in LibTorch";
+  std::printf(", TorchScript %.2e", WorstDifference(ts_out, ref));
+
+  // 4 and 5. TorchScript in Python, ONNX in ONNX Runtime.
+  nlohmann::json input = {{"obs", Rows(obs)}};
+  if (type == "flow") input["noise"] = Rows(noise);
+  std::ofstream(dir_ / "in.json") << input.dump();
+  const CmdResult py = Shell("/usr/bin/python3 " + kSource + "/tools/ts_check.py " + (bundle / "policy.ts").string() +
+                             " " + (dir_ / "in.json").string() + " " + (dir_ / "py.json").string());
+  ASSERT_EQ(py.status, 0) << py.output;
+  std::ifstream py_in(dir_ / "py.json");
+  EXPECT_LT(WorstDifference(FromJsonRows(nlohmann::json::parse(py_in)["actions"], width), ref), kTolerance)
+      << "TorchScript in Python";
+
+  ASSERT_TRUE(fs::exists(kSource + "/tools/onnx_check/node_modules/onnxruntime-node"))
+      << "ONNX Runtime is not installed: run tools/setup.sh";
+  const CmdResult ort = Shell("node " + kSource + "/tools/onnx_check/run.js " + (bundle / "policy.onnx").string() +
+                              " " + (dir_ / "in.json").string() + " " + (dir_ / "ort.json").string());
+  ASSERT_EQ(ort.status, 0) << ort.output;
+  std::ifstream ort_in(dir_ / "ort.json");
+  const nlohmann::json ort_json = nlohmann::json::parse(ort_in);
+  EXPECT_LT(WorstDifference(FromJsonRows(ort_json["actions"], width), ref), kTolerance) << "ONNX Runtime";
+  std::printf(", ONNX Runtime %.2e\n", WorstDifference(FromJsonRows(ort_json["actions"], width), ref));
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, ExportTest, ::testing::Values("mlp", "flow"));
+
+TEST(ExportCliTest, BadPolicyAndTamperedBundlesAreRefused) {
+  const CmdResult r = Shell(kBin + " export --policy /nonexistent --out /tmp/df_never");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, ::testing::HasSubstr("run.json"));
+  EXPECT_FALSE(fs::exists("/tmp/df_never"));
+}
+
+}  // namespace
+}  // namespace dreamforge

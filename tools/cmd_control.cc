@@ -1,0 +1,250 @@
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "augment/evaluate.h"
+#include "robot/bundle.h"
+#include "robot/control_loop.h"
+#include "robot/controller.h"
+#include "robot/mock_hardware.h"
+#include "robot/udp_hardware.h"
+#include "tools/cli_util.h"
+#include "tools/commands.h"
+#include "tools/sim_hardware.h"
+
+namespace dreamforge::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ControlArgs {
+  std::string bundle;
+  std::string hardware = "sim";
+  int episodes = 200;
+  uint64_t seed = 0;
+  double duration = 10.0;
+  std::string perturb;
+  std::string stats = "control_stats.json";
+  std::string robot_address = "127.0.0.1:9870";
+  int listen_port = 9871;
+};
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+// Seeds the policy's generator exactly as eval's PolicyController does, so that
+// `control --hardware sim` and `eval` run the same episodes.
+constexpr uint64_t kNoiseSalt = 0x666c6f77ULL;
+
+// Sim hardware that also ends the episode the way sim::Rollout does: success, a dropped
+// object or an unstable world stop the loop.
+class EpisodeSim : public SimHardware {
+ public:
+  EpisodeSim(sim::World* world, std::atomic<bool>* stop) : SimHardware(world), world_(world), stop_(stop) {}
+  robot::HardwareStatus Write(const robot::Command& command) override {
+    const robot::HardwareStatus s = SimHardware::Write(command);
+    if (!last_step().stable) {
+      outcome = "unstable";
+    } else if (world_->ObjectPose(0).translation().z() < world_->TableTop() - 0.05) {
+      outcome = "dropped";
+    } else if (world_->succeeded()) {
+      outcome = "success";
+    }
+    if (!outcome.empty()) stop_->store(true);
+    return s;
+  }
+  std::string outcome;
+
+ private:
+  sim::World* world_;
+  std::atomic<bool>* stop_;
+};
+
+struct Totals {
+  std::vector<double> p50, p99, max;
+  nlohmann::json sum = nlohmann::json::object();  // counters summed over runs
+  void Add(const robot::LoopStats& s) {
+    p50.push_back(s.step_p50_us);
+    p99.push_back(s.step_p99_us);
+    max.push_back(s.step_max_us);
+    const nlohmann::json j = s.ToJson();
+    for (const char* k : {"steps", "commands", "holds", "deadline_misses", "overruns", "hardware_timeouts",
+                          "hardware_errors", "write_errors", "ik_failures"}) {
+      sum[k] = sum.value(k, 0ULL) + j[k].get<uint64_t>();
+    }
+    if (!sum.contains("safety_events")) sum["safety_events"] = nlohmann::json::object();
+    for (const auto& [k, v] : j["safety"]["events"].items()) {
+      sum["safety_events"][k] = sum["safety_events"].value(k, 0ULL) + v.get<uint64_t>();
+    }
+    sum["sched_fifo"] = s.sched_fifo;
+    sum["memory_locked"] = s.memory_locked;
+  }
+  nlohmann::json ToJson() const {
+    nlohmann::json j = sum;
+    auto median = [](std::vector<double> v) {
+      if (v.empty()) return 0.0;
+      std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+      return v[v.size() / 2];
+    };
+    j["step_time_us"] = {{"p50", median(p50)},
+                         {"p99", p99.empty() ? 0.0 : *std::max_element(p99.begin(), p99.end())},
+                         {"max", max.empty() ? 0.0 : *std::max_element(max.begin(), max.end())}};
+    return j;
+  }
+};
+
+void RunControl(const ControlArgs& a) {
+  if (a.episodes < 1) throw UsageError("control: --episodes: must be >= 1");
+  if (!(a.duration > 0)) throw UsageError("control: --duration: must be > 0");
+  if (a.hardware != "sim" && a.hardware != "mock" && a.hardware != "udp") {
+    throw UsageError("control: --hardware '" + a.hardware + "': expected sim, mock or udp");
+  }
+  // The bundle must match the robot it drives; sim and mock are the simulated Panda, and
+  // the udp bridge is taken to be that robot too.
+  std::string task;
+  {
+    std::ifstream in(fs::path(a.bundle) / "policy.json");
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    task = j.is_object() ? j.value("task", "") : "";
+  }
+  if (task.empty()) task = "bottle_place";  // LoadBundle below names the real problem
+  auto model = std::make_shared<const sim::SceneModel>(task, sim::SceneModel::DefaultUrdf());
+  std::shared_ptr<const robot::Bundle> bundle;
+  try {
+    bundle = std::make_shared<const robot::Bundle>(robot::LoadBundle(a.bundle, DescribeRobot(*model)));
+  } catch (const robot::BundleError& e) {
+    throw UsageError(std::string("control: ") + e.what());
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  robot::Controller controller(bundle, a.seed);
+  Totals totals;
+  nlohmann::json result = {{"bundle", a.bundle}, {"hardware", a.hardware}, {"task", task}};
+  const auto start = std::chrono::steady_clock::now();
+
+  if (a.hardware == "sim") {
+    const augment::PerturbationSpec spec = augment::LoadSpec(
+        a.perturb.empty() ? augment::DefaultSpecPath(task) : fs::path(a.perturb));
+    std::map<std::string, int64_t> failures;
+    int64_t successes = 0, done = 0;
+    Progress progress("control sim", a.episodes);
+    for (int k = 0; k < a.episodes && !g_stop.load(); ++k) {
+      const sim::SceneParams scene = augment::SampleScene(*model, spec, a.seed, augment::kEvalIndexBit | k);
+      sim::World world(model, scene);
+      std::atomic<bool> stop{false};
+      EpisodeSim hw(&world, &stop);
+      controller.Reset(scene.noise_seed ^ kNoiseSalt);
+      robot::LoopOptions opt;
+      opt.mode = robot::LoopMode::kAsFastAsPossible;
+      opt.max_steps = static_cast<uint64_t>(model->task().max_steps());
+      opt.stop = &stop;
+      robot::ControlLoop loop(controller, hw, opt);
+      loop.Run();
+      totals.Add(loop.stats());
+      std::string outcome = hw.outcome.empty() ? (world.succeeded() ? "success" : "timeout") : hw.outcome;
+      if (outcome == "success") {
+        ++successes;
+      } else {
+        ++failures[outcome];
+      }
+      ++done;
+      progress.Update(done, std::to_string(successes) + " ok");
+    }
+    progress.Finish();
+    const augment::Interval ci = augment::WilsonInterval(successes, done);
+    result["episodes"] = done;
+    result["successes"] = successes;
+    result["success_rate"] = done ? static_cast<double>(successes) / done : 0.0;
+    result["ci_low"] = ci.low;
+    result["ci_high"] = ci.high;
+    result["failures"] = failures;
+    result["seed"] = a.seed;
+  } else {
+    std::unique_ptr<robot::HardwareInterface> hw;
+    if (a.hardware == "mock") {
+      const sim::SceneParams nominal = model->Nominal();
+      sim::World world(model, nominal);
+      const sim::Observation obs = world.Observe();
+      robot::MockHardwareConfig mc;
+      mc.q0 = obs.joint_pos;
+      mc.finger_open = model->robot_config().finger_open;
+      mc.object_position = obs.object.segment<3>(0);
+      mc.object_quaternion = obs.object.segment<4>(3);
+      mc.target_position = obs.object.segment<3>(10);
+      mc.dt = 1.0 / bundle->control_hz;
+      hw = std::make_unique<robot::MockHardware>(mc);
+    } else {
+      robot::UdpHardwareConfig uc;
+      const size_t colon = a.robot_address.rfind(':');
+      if (colon == std::string::npos) throw UsageError("control: --robot-address '" + a.robot_address + "': expected IP:PORT");
+      uc.robot_address = a.robot_address.substr(0, colon);
+      uc.robot_port = static_cast<uint16_t>(std::stoi(a.robot_address.substr(colon + 1)));
+      uc.local_port = static_cast<uint16_t>(a.listen_port);
+      hw = std::make_unique<robot::UdpHardware>(uc);
+    }
+    robot::LoopOptions opt;
+    opt.mode = robot::LoopMode::kRealtime;
+    opt.max_steps = static_cast<uint64_t>(a.duration * bundle->control_hz);
+    opt.stop = &g_stop;
+    robot::ControlLoop loop(controller, *hw, opt);
+    const robot::LoopExit exit = loop.Run();
+    totals.Add(loop.stats());
+    result["exit"] = robot::LoopExitName(exit);
+  }
+  result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result["timing"] = totals.ToJson();
+  {
+    const fs::path tmp = a.stats + ".tmp";
+    std::ofstream out(tmp);
+    out << result.dump(2) << "\n";
+    if (!out.flush()) throw UsageError("control: --stats " + a.stats + ": cannot write");
+    out.close();
+    fs::rename(tmp, a.stats);
+  }
+  const nlohmann::json t = result["timing"];
+  const nlohmann::json times = t.value("step_time_us", nlohmann::json::object());
+  std::string events;
+  const nlohmann::json safety_events = t.value("safety_events", nlohmann::json::object());
+  for (const auto& [k, v] : safety_events.items()) {
+    if (v.get<uint64_t>() > 0) events += " " + k + "=" + std::to_string(v.get<uint64_t>());
+  }
+  if (a.hardware == "sim") {
+    std::printf("control sim: %lld/%lld succeeded (%.1f%%, 95%% CI %.1f-%.1f%%); ",
+                static_cast<long long>(result.value("successes", int64_t{0})),
+                static_cast<long long>(result.value("episodes", int64_t{0})), 100 * result.value("success_rate", 0.0),
+                100 * result.value("ci_low", 0.0), 100 * result.value("ci_high", 0.0));
+  } else {
+    std::printf("control %s: %s after %llu steps; ", a.hardware.c_str(), result.value("exit", std::string("?")).c_str(),
+                static_cast<unsigned long long>(t.value("steps", uint64_t{0})));
+  }
+  std::printf("step p50 %.1f us, p99 %.1f us, max %.1f us; deadline misses %llu; holds %llu; safety events:%s; stats -> %s\n",
+              times.value("p50", 0.0), times.value("p99", 0.0), times.value("max", 0.0),
+              static_cast<unsigned long long>(t.value("deadline_misses", uint64_t{0})),
+              static_cast<unsigned long long>(t.value("holds", uint64_t{0})), events.empty() ? " none" : events.c_str(),
+              a.stats.c_str());
+}
+
+}  // namespace
+
+void AddControlCommand(CLI::App& app) {
+  auto a = std::make_shared<ControlArgs>();
+  auto* cmd = app.add_subcommand("control", "Run the edge controller loop on a bundle: in simulation, on a mock or over UDP.");
+  cmd->add_option("--bundle", a->bundle, "Policy bundle directory (dreamforge export)")->required();
+  cmd->add_option("--hardware", a->hardware,
+                  "sim: the Bullet world, episodes as eval's; mock: mirrors commands; udp: a robot bridge (robot/PROTOCOL.md)")
+      ->capture_default_str();
+  cmd->add_option("--episodes", a->episodes, "sim: held-out scenes to run (eval's scenes for the same seed)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "sim: evaluation seed")->capture_default_str();
+  cmd->add_option("--perturb", a->perturb, "sim: perturbation spec (default: the task's)");
+  cmd->add_option("--duration", a->duration, "mock/udp: seconds to run at the bundle's control rate")->capture_default_str();
+  cmd->add_option("--robot-address", a->robot_address, "udp: IP:PORT of the robot bridge")->capture_default_str();
+  cmd->add_option("--listen-port", a->listen_port, "udp: local port for the robot's states")->capture_default_str();
+  cmd->add_option("--stats", a->stats, "Where to write the timing and safety statistics (JSON)")->capture_default_str();
+  cmd->callback([a] { RunControl(*a); });
+}
+
+}  // namespace dreamforge::tools
