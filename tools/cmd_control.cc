@@ -73,13 +73,13 @@ struct Totals {
     max.push_back(s.step_max_us);
     const nlohmann::json j = s.ToJson();
     for (const char* k : {"steps", "commands", "holds", "deadline_misses", "overruns", "hardware_timeouts",
-                          "hardware_errors", "write_errors", "ik_failures"}) {
+                          "hardware_errors", "write_errors"}) {
       sum[k] = sum.value(k, 0ULL) + j[k].get<uint64_t>();
     }
-    if (!sum.contains("safety_events")) sum["safety_events"] = nlohmann::json::object();
-    for (const auto& [k, v] : j["safety"]["events"].items()) {
-      sum["safety_events"][k] = sum["safety_events"].value(k, 0ULL) + v.get<uint64_t>();
-    }
+    // The controller lives across episodes: its safety report and IK count are totals.
+    sum["ik_failures"] = j["ik_failures"];
+    sum["safety_events"] = j["safety"]["events"];
+    sum["clamped_steps"] = j["safety"]["clamped_steps"];
     sum["sched_fifo"] = s.sched_fifo;
     sum["memory_locked"] = s.memory_locked;
   }

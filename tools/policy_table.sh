@@ -58,8 +58,8 @@ train() {
 }
 train mlp_1demo "$demo" mlp 2000
 train mlp_1000 "$out/dreams_1000.hdf5" mlp 40
-train mlp_10000 "$dreams10k" mlp 12
-train flow_10000 "$dreams10k" flow 6
+train mlp_10000 "$dreams10k" mlp 20
+train flow_10000 "$dreams10k" flow 8
 
 # evaluate NAME ARGS...: one JSON result per row, kept for reruns.
 evaluate() {
