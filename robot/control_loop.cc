@@ -46,6 +46,29 @@ const char* LoopExitName(LoopExit exit) {
   return "unknown";
 }
 
+double StepTimeHistogram::Edge(int k) {
+  return kMinUs * std::pow(kMaxUs / kMinUs, static_cast<double>(k) / kBins);
+}
+
+void StepTimeHistogram::Add(double us) {
+  std::size_t bin;
+  if (!(us >= kMinUs)) {
+    bin = 0;  // below the range (or NaN)
+  } else if (us >= kMaxUs) {
+    bin = kBins + 1;
+  } else {
+    const double f = std::log10(us / kMinUs) / std::log10(kMaxUs / kMinUs);
+    bin = 1 + std::min<std::size_t>(kBins - 1, static_cast<std::size_t>(f * kBins));
+  }
+  ++counts[bin];
+}
+
+nlohmann::json StepTimeHistogram::ToJson() const {
+  nlohmann::json edges = nlohmann::json::array();
+  for (int k = 0; k <= kBins; ++k) edges.push_back(Edge(k));
+  return {{"edges_us", edges}, {"counts", counts}};
+}
+
 nlohmann::json LoopStats::ToJson() const {
   return {
       {"exit", LoopExitName(exit)},
@@ -59,6 +82,7 @@ nlohmann::json LoopStats::ToJson() const {
       {"write_errors", write_errors},
       {"step_time_us",
        {{"p50", step_p50_us}, {"p99", step_p99_us}, {"max", step_max_us}, {"mean", step_mean_us}}},
+      {"step_time_histogram", step_histogram.ToJson()},
       {"max_wake_jitter_us", max_wake_jitter_us},
       {"sched_fifo", sched_fifo},
       {"memory_locked", memory_locked},
@@ -225,6 +249,7 @@ LoopExit ControlLoop::Run() {
     step_us_[samples_ % step_us_.size()] = us;
     ++samples_;
     step_sum_us_ += us;
+    stats_.step_histogram.Add(us);
     stats_.step_max_us = std::max(stats_.step_max_us, static_cast<double>(us));
     if (lost) {
       Finish(LoopExit::kHardwareLost);

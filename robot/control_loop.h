@@ -16,6 +16,7 @@
 #ifndef DREAMFORGE_ROBOT_CONTROL_LOOP_H_
 #define DREAMFORGE_ROBOT_CONTROL_LOOP_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +55,22 @@ enum class LoopExit {
 };
 const char* LoopExitName(LoopExit exit);  // "step_limit", ...
 
+// Fixed-bin step-time histogram: kBins log-spaced bins from kMinUs to kMaxUs (8 per
+// decade) plus an underflow and an overflow bin. Add() is real-time safe (no allocation).
+struct StepTimeHistogram {
+  static constexpr int kBins = 40;
+  static constexpr double kMinUs = 1.0;
+  static constexpr double kMaxUs = 1e5;  // 100 ms
+  // counts[0]: < Edge(0); counts[k] (1 <= k <= kBins): [Edge(k-1), Edge(k));
+  // counts[kBins + 1]: >= Edge(kBins).
+  std::array<std::uint64_t, kBins + 2> counts{};
+  static double Edge(int k);  // k = 0..kBins, microseconds
+  void Add(double us);        // real-time safe
+  // {"edges_us": [kBins + 1 edges], "counts": [kBins + 2 counts, underflow first,
+  //  overflow last]}. Allocates.
+  nlohmann::json ToJson() const;
+};
+
 struct LoopStats {
   LoopExit exit = LoopExit::kStepLimit;
   std::uint64_t steps = 0;            // loop iterations after the start
@@ -66,15 +83,17 @@ struct LoopStats {
   std::uint64_t write_errors = 0;     // failed writes
   // Step time: from the wake-up to the command written, microseconds.
   double step_p50_us = 0, step_p99_us = 0, step_max_us = 0, step_mean_us = 0;
-  double max_wake_jitter_us = 0;  // kRealtime: latest wake-up after its scheduled time
-  bool sched_fifo = false;        // SCHED_FIFO was granted
-  bool memory_locked = false;     // mlockall succeeded
-  SafetyReport safety;            // the controller's safety events (over its lifetime)
+  StepTimeHistogram step_histogram;  // every step's time (not only the newest)
+  double max_wake_jitter_us = 0;     // kRealtime: latest wake-up after its scheduled time
+  bool sched_fifo = false;           // SCHED_FIFO was granted
+  bool memory_locked = false;        // mlockall succeeded
+  SafetyReport safety;               // the controller's safety events (over its lifetime)
   std::uint64_t ik_failures = 0;
 
   // {"exit", "steps", "commands", "holds", "deadline_misses", "overruns",
   //  "hardware_timeouts", "hardware_errors", "write_errors",
-  //  "step_time_us": {"p50", "p99", "max", "mean"}, "max_wake_jitter_us",
+  //  "step_time_us": {"p50", "p99", "max", "mean"},
+  //  "step_time_histogram": StepTimeHistogram::ToJson(), "max_wake_jitter_us",
   //  "sched_fifo", "memory_locked", "ik_failures", "safety": SafetyReport::ToJson()}.
   // Allocates.
   nlohmann::json ToJson() const;

@@ -67,7 +67,9 @@ class EpisodeSim : public SimHardware {
 struct Totals {
   std::vector<double> p50, p99, max;
   nlohmann::json sum = nlohmann::json::object();  // counters summed over runs
+  robot::StepTimeHistogram histogram;              // step times of every run
   void Add(const robot::LoopStats& s) {
+    for (size_t k = 0; k < histogram.counts.size(); ++k) histogram.counts[k] += s.step_histogram.counts[k];
     p50.push_back(s.step_p50_us);
     p99.push_back(s.step_p99_us);
     max.push_back(s.step_max_us);
@@ -93,6 +95,7 @@ struct Totals {
     j["step_time_us"] = {{"p50", median(p50)},
                          {"p99", p99.empty() ? 0.0 : *std::max_element(p99.begin(), p99.end())},
                          {"max", max.empty() ? 0.0 : *std::max_element(max.begin(), max.end())}};
+    j["step_time_histogram"] = histogram.ToJson();
     return j;
   }
 };

@@ -13,5 +13,6 @@ void AddEvalCommand(CLI::App& app);
 void AddTrainCommand(CLI::App& app);
 void AddExportCommand(CLI::App& app);
 void AddControlCommand(CLI::App& app);
+void AddReportCommand(CLI::App& app);
 
 }  // namespace dreamforge::tools

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   dreamforge::tools::AddExportCommand(app);
   dreamforge::tools::AddControlCommand(app);
   dreamforge::tools::AddInspectCommand(app);
+  dreamforge::tools::AddReportCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -41,6 +41,9 @@ packages=(
   libopenblas0-openmp
   # Python side: reading episodes with h5py, PyTorch comparison and TorchScript checks
   python3 python3-h5py python3-numpy python3-torch
+  # report test: renders the HTML report headless (screenshot, DOM, console errors); a
+  # font so its text renders without the recommended packages
+  chromium fonts-dejavu-core
 )
 # ONNX Runtime for checking exported policies comes from npm (onnxruntime-node ships its
 # CPU binary); Node.js from Debian when no node is installed.

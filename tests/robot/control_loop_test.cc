@@ -79,9 +79,32 @@ TEST(ControlLoopTest, FixedRateOnAbsoluteDeadlines) {
     EXPECT_TRUE(j["step_time_us"].contains(key));
   EXPECT_TRUE(j.contains("sched_fifo"));
   EXPECT_TRUE(j["safety"]["events"].contains("deadline_miss"));
+  const nlohmann::json& h = j["step_time_histogram"];
+  ASSERT_EQ(h["edges_us"].size(), static_cast<size_t>(StepTimeHistogram::kBins + 1));
+  ASSERT_EQ(h["counts"].size(), static_cast<size_t>(StepTimeHistogram::kBins + 2));
+  uint64_t total = 0;
+  for (const auto& c : h["counts"]) total += c.get<uint64_t>();
+  EXPECT_EQ(total, 10u);  // every step counted once
   // Runs again from where the robot is.
   EXPECT_EQ(loop.Run(), LoopExit::kStepLimit);
   EXPECT_EQ(hw.commands().size(), 20u);
+}
+
+TEST(ControlLoopTest, StepTimeHistogramBinsLogSpaced) {
+  StepTimeHistogram h;
+  EXPECT_DOUBLE_EQ(StepTimeHistogram::Edge(0), 1.0);
+  EXPECT_NEAR(StepTimeHistogram::Edge(StepTimeHistogram::kBins), 1e5, 1e-6);
+  EXPECT_NEAR(StepTimeHistogram::Edge(8), 10.0, 1e-9);  // 8 bins per decade
+  h.Add(0.5);                                           // underflow
+  h.Add(1.0);                                           // first bin
+  h.Add(10.5);                                          // [10, 13.3): bin 9
+  h.Add(99999);                                         // last bin
+  h.Add(2e5);                                           // overflow
+  EXPECT_EQ(h.counts[0], 1u);
+  EXPECT_EQ(h.counts[1], 1u);
+  EXPECT_EQ(h.counts[9], 1u);
+  EXPECT_EQ(h.counts[StepTimeHistogram::kBins], 1u);
+  EXPECT_EQ(h.counts[StepTimeHistogram::kBins + 1], 1u);
 }
 
 TEST(ControlLoopTest, WarnsOnceWhenRealtimeSchedulingIsRefused) {

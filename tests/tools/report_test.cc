@@ -1,0 +1,153 @@
+// dreamforge report end to end: a small but real run directory made with the real binary
+// (dream, train, eval, export, control), the report rendered in headless Chromium: no
+// console errors, every section present, each plot an inline <svg>. The screenshot is
+// kept in the build folder (report_screenshot.png) for a person to look at.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "tests/common/test_util.h"
+
+namespace dreamforge {
+namespace {
+
+namespace fs = std::filesystem;
+using test::CmdResult;
+using test::Shell;
+using ::testing::HasSubstr;
+
+const std::string kBin = DF_DREAMFORGE_BIN;
+const std::string kDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
+const fs::path kScreenshot = fs::path(DF_REPORT_TEST_OUT) / "report_screenshot.png";
+
+std::string Chromium() {
+  for (const char* name : {"chromium", "chromium-browser"}) {
+    const CmdResult r = Shell(std::string("command -v ") + name);
+    if (r.status == 0) return name;
+  }
+  return "";
+}
+
+// The text of the element with this id, up to its closing </section>.
+std::string SectionHtml(const std::string& dom, const std::string& id) {
+  const size_t start = dom.find("id=\"" + id + "\"");
+  if (start == std::string::npos) return "";
+  const size_t end = dom.find("</section>", start);
+  return dom.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+class ReportTest : public test::TempDirTest {};
+
+TEST_F(ReportTest, RealRunRendersInHeadlessChromiumWithoutErrors) {
+  const std::string chromium = Chromium();
+  ASSERT_FALSE(chromium.empty())
+      << "chromium is not installed: run tools/setup.sh (Debian package chromium)";
+
+  const fs::path run = dir_ / "run";
+  fs::create_directories(run);
+  fs::copy_file(kDemo, run / "demo.hdf5");
+  const std::string r = run.string();
+  for (const std::string& cmd : std::vector<std::string>{
+           kBin + " dream --demo " + r + "/demo.hdf5 --count 6 --out " + r + "/dreams.hdf5",
+           kBin + " train --data " + r + "/dreams.hdf5 --policy mlp --epochs 2 --batch 64 --out " +
+               r + "/policy",
+           // Shell appends 2>&1: the braces keep stderr (progress) out of the JSON file.
+           "{ " + kBin + " eval --policy " + r + "/policy --episodes 2 --json > " + r +
+               "/eval_policy.json 2>/dev/null; }",
+           "{ " + kBin + " eval --baseline replay --demo " + r +
+               "/demo.hdf5 --episodes 2 --json > " + r + "/eval_replay.json 2>/dev/null; }",
+           kBin + " export --policy " + r + "/policy --out " + r + "/bundle",
+           kBin + " control --bundle " + r + "/bundle --hardware sim --episodes 2 --stats " + r +
+               "/control.json",
+       }) {
+    const CmdResult c = Shell(cmd);
+    ASSERT_EQ(c.status, 0) << cmd << "\n" << c.output;
+  }
+  const CmdResult rep = Shell(kBin + " report " + r);
+  ASSERT_EQ(rep.status, 0) << rep.output;
+  const fs::path html = run / "report.html";
+  ASSERT_TRUE(fs::exists(html));
+  EXPECT_FALSE(fs::exists(run / "report.html.tmp"));
+  const std::string page = test::ReadBytes(html);
+  // Self-contained: nothing fetched, nothing scripted.
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("<script")));
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("src=\"http")));
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("@import")));
+
+  const std::string flags =
+      " --headless --no-sandbox --disable-gpu --hide-scrollbars --enable-logging=stderr --v=0 ";
+  const std::string url = "file://" + fs::absolute(html).string();
+  fs::create_directories(kScreenshot.parent_path());
+  fs::remove(kScreenshot);
+  const CmdResult shot =
+      Shell(chromium + flags + "--window-size=1280,7000 --screenshot=" + kScreenshot.string() +
+            " " + url);
+  EXPECT_EQ(shot.status, 0) << shot.output;
+  EXPECT_TRUE(fs::exists(kScreenshot)) << shot.output;
+  const CmdResult dom = Shell(chromium + flags + "--dump-dom " + url);
+  ASSERT_EQ(dom.status, 0) << dom.output;
+  // The page has no scripts, so any console line (Chromium logs console.error, uncaught
+  // exceptions and failed loads alike as "INFO:CONSOLE") is an error.
+  for (const CmdResult* c : {&shot, &dom}) {
+    EXPECT_THAT(c->output, ::testing::Not(HasSubstr("CONSOLE"))) << c->output;
+    EXPECT_THAT(c->output, ::testing::Not(HasSubstr("Uncaught"))) << c->output;
+    EXPECT_FALSE(std::regex_search(c->output, std::regex("ERR_FILE_NOT_FOUND|Failed to load")))
+        << c->output;
+  }
+  for (const char* id : {"dream-starts", "perturbations", "failures", "training", "evaluation",
+                         "controller", "provenance"}) {
+    const std::string s = SectionHtml(dom.output, id);
+    ASSERT_FALSE(s.empty()) << "no section " << id;
+    EXPECT_THAT(s, ::testing::Not(HasSubstr("not run"))) << id;
+    if (std::string(id) != "provenance") {
+      EXPECT_THAT(s, HasSubstr("<svg")) << id;
+    }
+  }
+  const std::string prov = SectionHtml(dom.output, "provenance");
+  EXPECT_THAT(prov, HasSubstr("0.1.0"));
+  EXPECT_THAT(prov, HasSubstr("matches"));  // bundle hashes checked on disk
+  EXPECT_THAT(prov, ::testing::Not(HasSubstr("differs")));
+  EXPECT_THAT(SectionHtml(dom.output, "evaluation"), HasSubstr("replay baseline"));
+  EXPECT_THAT(SectionHtml(dom.output, "evaluation"), HasSubstr("controller (sim)"));
+
+  // --out elsewhere; a run directory with nothing in it says "not run" everywhere.
+  const fs::path empty = dir_ / "empty";
+  fs::create_directories(empty);
+  const CmdResult e =
+      Shell(kBin + " report " + empty.string() + " --out " + (dir_ / "e.html").string());
+  ASSERT_EQ(e.status, 0) << e.output;
+  const std::string ep = test::ReadBytes(dir_ / "e.html");
+  for (const char* id : {"dream-starts", "failures", "training", "evaluation", "controller"}) {
+    EXPECT_THAT(SectionHtml(ep, id), HasSubstr("not run")) << id;
+  }
+}
+
+TEST_F(ReportTest, BadInputGetsOneLineNamingTheFileOrField) {
+  CmdResult r = Shell(kBin + " report " + (dir_ / "nope").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("nope"));
+  EXPECT_THAT(r.output, HasSubstr("RUN_DIR"));
+
+  std::ofstream(dir_ / "eval_policy.json") << "{\"episodes\": 2}";
+  r = Shell(kBin + " report " + dir_.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("eval_policy.json: successes"));
+
+  std::ofstream(dir_ / "eval_policy.json") << "{not json";
+  r = Shell(kBin + " report " + dir_.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("eval_policy.json: not valid JSON"));
+
+  r = Shell(kBin + " report --help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("RUN_DIR"));
+  EXPECT_THAT(r.output, HasSubstr("--out"));
+}
+
+}  // namespace
+}  // namespace dreamforge
