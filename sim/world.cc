@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "robot/geometry.h"
@@ -287,7 +288,8 @@ World::World(std::shared_ptr<const SceneModel> model, const SceneParams& params)
   pending_.assign(params_.latency_steps, hold);
   for (int k = 0; k < 7; ++k) q_target_[k] = params_.start_joints[k];
   ApplyAction(hold, nullptr);
-  joint_pending_.assign(params_.latency_steps, q_target_);
+  joint_pending_.assign(params_.latency_steps,
+                        Eigen::Matrix<double, 7, 1>::Constant(std::numeric_limits<double>::quiet_NaN()));
   gripper_pending_.assign(params_.latency_steps, -1.0);
 }
 
@@ -441,19 +443,24 @@ StepInfo World::Step(const Action& action) {
 
 StepInfo World::StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper) {
   StepInfo info;
+  const Eigen::Matrix<double, 7, 1> q_now = ArmJoints();
   if (q_target.allFinite() && std::isfinite(gripper)) {
-    joint_pending_.push_back(q_target);
+    // Stored as the motion it asks for from the arm's present position.
+    joint_pending_.push_back(q_target - q_now);
     gripper_pending_.push_back(std::clamp(gripper, -1.0, 1.0));
-  } else {  // a non-finite command holds the last target
+  } else {  // a non-finite command holds: no motion, the previous gripper command
     info.action_valid = false;
-    joint_pending_.push_back(joint_pending_.empty() ? Eigen::Matrix<double, 7, 1>(q_target_) : joint_pending_.back());
+    joint_pending_.push_back(Eigen::Matrix<double, 7, 1>::Constant(std::numeric_limits<double>::quiet_NaN()));
     gripper_pending_.push_back(gripper_pending_.empty() ? gripper_command_ : gripper_pending_.back());
   }
-  // The same latency as Step(): a command takes effect latency_steps steps later.
-  q_target_ = joint_pending_.front();
+  // The same latency model as Step(): a command takes effect latency_steps steps later and,
+  // like an action there, relative to where the arm is then (a delayed action moves the
+  // tool by its delta from the pose at that time). Without latency this is q_target itself.
+  const Eigen::Matrix<double, 7, 1> motion = joint_pending_.front();
   const double g = gripper_pending_.front();
   joint_pending_.pop_front();
   gripper_pending_.pop_front();
+  if (motion.allFinite()) q_target_ = q_now + motion;
   SetMotorTargets(g);
   Advance(&info);
   return info;

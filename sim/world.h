@@ -144,9 +144,12 @@ class World {
   StepInfo Step(const Action& action);
   // One control step commanded in joint space, for controllers that solve IK themselves
   // (the edge controller in software-in-the-loop): arm joint position targets (rad) and the
-  // gripper command (-1 open .. +1 closed), through the same motors, latency
-  // (params().latency_steps) and physics as Step(). Action noise, defined on actions, is
-  // not applied. A non-finite command holds the previous target (info.action_valid false).
+  // gripper command (-1 open .. +1 closed), through the same motors and physics as Step(),
+  // and the same latency model: with params().latency_steps = L, the command takes effect
+  // L steps later as the joint motion it asked for (q_target - q at issue) from the arm's
+  // position then, as a delayed action moves the tool by its delta from the pose at that
+  // time. With L = 0 the target is q_target exactly. Action noise, defined on actions, is
+  // not applied. A non-finite command holds (info.action_valid false).
   StepInfo StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper);
   int steps() const { return steps_; }
   double time() const { return steps_ / model_->physics().control_hz(); }
@@ -195,7 +198,7 @@ class World {
   robot::Kinematics kinematics_;
   Eigen::VectorXd q_scratch_, q_target_;
   std::deque<Action> pending_;  // latency buffer
-  std::deque<Eigen::Matrix<double, 7, 1>> joint_pending_;  // latency buffers of StepJointTargets
+  std::deque<Eigen::Matrix<double, 7, 1>> joint_pending_;  // joint motions (NaN: hold), StepJointTargets
   std::deque<double> gripper_pending_;
   std::mt19937_64 noise_rng_;
   double gripper_command_ = -1.0;
