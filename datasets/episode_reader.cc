@@ -235,6 +235,24 @@ Episode EpisodeReader::ReadEpisode(const std::string& name) const {
   }
 }
 
+nlohmann::json EpisodeReader::ReadPerturbation(int i) const {
+  internal::SilenceHdf5();
+  impl_->CheckIndex(i);
+  const Impl& m = *impl_;
+  const std::string d = "/data/" + m.names[i];
+  try {
+    const H5::Group g = internal::OpenGroup(m.ctx, m.data, "/data", m.names[i]);
+    const std::string text = internal::ReadStringAttr(m.ctx, g, d, "perturbation");
+    try {
+      return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      m.ctx.Fail(d, std::string("attribute 'perturbation' is not valid JSON: ") + e.what());
+    }
+  } catch (const H5::Exception& e) {
+    m.ctx.Fail(d, e);
+  }
+}
+
 std::vector<std::string> EpisodeReader::Mask(const std::string& name) const {
   const auto it = impl_->masks.find(name);
   return it == impl_->masks.end() ? std::vector<std::string>() : it->second;

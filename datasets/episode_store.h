@@ -115,6 +115,8 @@ class EpisodeReader {
 
   Episode ReadEpisode(int i) const;
   Episode ReadEpisode(const std::string& name) const;  // DatasetError if no such demo
+  // Episode i's attribute `perturbation` alone (parsed JSON), without reading its arrays.
+  nlohmann::json ReadPerturbation(int i) const;
 
   // Demo names in mask/<name>; empty if the file has no such mask.
   std::vector<std::string> Mask(const std::string& name) const;

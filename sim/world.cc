@@ -226,6 +226,7 @@ World::World(std::shared_ptr<const SceneModel> model, const SceneParams& params)
       kinematics_(model_->arm_chain()),
       q_scratch_(7),
       q_target_(7),
+      q_ik_(7),
       noise_rng_(params.noise_seed) {
   model_->Validate(params_);
   const Task& task = model_->task();
@@ -282,15 +283,13 @@ World::World(std::shared_ptr<const SceneModel> model, const SceneParams& params)
     objects_.push_back(body);
   }
 
-  // Hold the start configuration until the first action arrives.
-  Action hold = Action::Zero();
-  hold[6] = -1.0;
-  pending_.assign(params_.latency_steps, hold);
+  // Hold the start configuration until the first command takes effect.
   for (int k = 0; k < 7; ++k) q_target_[k] = params_.start_joints[k];
-  ApplyAction(hold, nullptr);
-  joint_pending_.assign(params_.latency_steps,
-                        Eigen::Matrix<double, 7, 1>::Constant(std::numeric_limits<double>::quiet_NaN()));
-  gripper_pending_.assign(params_.latency_steps, -1.0);
+  SetMotorTargets(-1.0);
+  PendingCommand hold;
+  hold.hold = true;
+  hold.gripper = -1.0;
+  pending_.assign(params_.latency_steps, hold);
 }
 
 Eigen::Matrix<double, 7, 1> World::ArmJoints() const {
@@ -373,27 +372,6 @@ Observation World::Observe() {
   return o;
 }
 
-void World::ApplyAction(const Action& a_in, StepInfo* info) {
-  const ActionScale& scale = model_->action_scale();
-  Action a = a_in.cwiseMax(-1.0).cwiseMin(1.0);
-  q_scratch_ = ArmJoints();
-  const Eigen::Isometry3d current = kinematics_.ToolPose(q_scratch_);
-  Eigen::Isometry3d target = current;
-  target.translation() += a.head<3>() * scale.position;
-  target.linear() = robot::AxisAngleToMatrix(a.segment<3>(3) * scale.rotation) * current.linear();
-  if (a.head<6>().squaredNorm() > 0.0) {
-    robot::IkOptions opt;
-    opt.max_iterations = 30;
-    opt.rest = robot::IkOptions::Rest::kSeed;
-    opt.nullspace_gain = 0.0;
-    const robot::IkResult r = kinematics_.SolveIk(target, q_scratch_, opt, &q_target_);
-    // Sub-millimetre residuals are well below what the motors track; count only real misses.
-    if (info) info->ik_converged = r.position_error < 2e-3 && r.rotation_error < 2e-2;
-  }
-  // With a zero action the arm holds its last joint target.
-  SetMotorTargets(a[6]);
-}
-
 void World::SetMotorTargets(double gripper) {
   const RobotConfig& rc = model_->robot_config();
   const double kp = rc.position_gain * params_.gain_scale;
@@ -432,38 +410,69 @@ StepInfo World::Step(const Action& action) {
   if (params_.action_noise > 0) {
     std::normal_distribution<double> n(0.0, params_.action_noise);
     for (int k = 0; k < 6; ++k) a[k] += n(noise_rng_);
+    a.head<6>() = a.head<6>().cwiseMax(-1.0).cwiseMin(1.0);
   }
-  pending_.push_back(a);
-  const Action applied = pending_.front();
-  pending_.pop_front();
-  ApplyAction(applied, &info);
-  Advance(&info);
+  // The robot's controller turns the action into a joint target now, from the arm's
+  // present pose; the target then goes through the latency queue (Execute).
+  PendingCommand c;
+  c.q_issue = ArmJoints();
+  c.gripper = a[6];
+  c.hold = a.head<6>().squaredNorm() == 0.0;  // a zero action holds the last joint target
+  if (!c.hold) {
+    const ActionScale& scale = model_->action_scale();
+    q_scratch_ = c.q_issue;
+    const Eigen::Isometry3d current = kinematics_.ToolPose(q_scratch_);
+    Eigen::Isometry3d target = current;
+    target.translation() += a.head<3>() * scale.position;
+    target.linear() = robot::AxisAngleToMatrix(a.segment<3>(3) * scale.rotation) * current.linear();
+    const robot::IkResult r = kinematics_.SolveIk(target, q_scratch_, ActionIkOptions(), &q_ik_);
+    // Sub-millimetre residuals are well below what the motors track; count only real misses.
+    info.ik_converged = r.position_error < kIkPositionMiss && r.rotation_error < kIkRotationMiss;
+    c.q_cmd = q_ik_;
+  }
+  Execute(c, &info);
   return info;
+}
+
+robot::IkOptions World::ActionIkOptions() {
+  robot::IkOptions opt;
+  opt.max_iterations = 30;
+  opt.rest = robot::IkOptions::Rest::kSeed;
+  opt.nullspace_gain = 0.0;
+  return opt;
 }
 
 StepInfo World::StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper) {
   StepInfo info;
-  const Eigen::Matrix<double, 7, 1> q_now = ArmJoints();
+  PendingCommand c;
+  c.q_issue = ArmJoints();
   if (q_target.allFinite() && std::isfinite(gripper)) {
-    // Stored as the motion it asks for from the arm's present position.
-    joint_pending_.push_back(q_target - q_now);
-    gripper_pending_.push_back(std::clamp(gripper, -1.0, 1.0));
+    c.q_cmd = q_target;
+    c.gripper = std::clamp(gripper, -1.0, 1.0);
   } else {  // a non-finite command holds: no motion, the previous gripper command
     info.action_valid = false;
-    joint_pending_.push_back(Eigen::Matrix<double, 7, 1>::Constant(std::numeric_limits<double>::quiet_NaN()));
-    gripper_pending_.push_back(gripper_pending_.empty() ? gripper_command_ : gripper_pending_.back());
+    c.hold = true;
+    c.gripper = pending_.empty() ? gripper_command_ : pending_.back().gripper;
   }
-  // The same latency model as Step(): a command takes effect latency_steps steps later and,
-  // like an action there, relative to where the arm is then (a delayed action moves the
-  // tool by its delta from the pose at that time). Without latency this is q_target itself.
-  const Eigen::Matrix<double, 7, 1> motion = joint_pending_.front();
-  const double g = gripper_pending_.front();
-  joint_pending_.pop_front();
-  gripper_pending_.pop_front();
-  if (motion.allFinite()) q_target_ = q_now + motion;
-  SetMotorTargets(g);
-  Advance(&info);
+  Execute(c, &info);
   return info;
+}
+
+void World::Execute(const PendingCommand& command, StepInfo* info) {
+  pending_.push_back(command);
+  const PendingCommand c = pending_.front();
+  pending_.pop_front();
+  if (!c.hold) {
+    if (params_.latency_steps == 0) {
+      q_target_ = c.q_cmd;
+    } else {
+      // A late command asks for the joint motion it was computed for, from where the arm
+      // is when it arrives.
+      q_target_ = ArmJoints() + (c.q_cmd - c.q_issue);
+    }
+  }
+  SetMotorTargets(c.gripper);
+  Advance(info);
 }
 
 void World::Advance(StepInfo* info) {

@@ -144,13 +144,19 @@ class World {
   StepInfo Step(const Action& action);
   // One control step commanded in joint space, for controllers that solve IK themselves
   // (the edge controller in software-in-the-loop): arm joint position targets (rad) and the
-  // gripper command (-1 open .. +1 closed), through the same motors and physics as Step(),
-  // and the same latency model: with params().latency_steps = L, the command takes effect
-  // L steps later as the joint motion it asked for (q_target - q at issue) from the arm's
-  // position then, as a delayed action moves the tool by its delta from the pose at that
-  // time. With L = 0 the target is q_target exactly. Action noise, defined on actions, is
-  // not applied. A non-finite command holds (info.action_valid false).
+  // gripper command (-1 open .. +1 closed), through the same motors, physics and latency
+  // as Step(). Step(a) is StepJointTargets(q, a[6]) with q the IK solution (from the
+  // present joints, ActionIkOptions()) of the tool pose moved by a; a zero motion part
+  // holds the last target instead. Action noise, defined on actions, is not applied here.
+  // A non-finite command holds (info.action_valid false).
   StepInfo StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper);
+  // Latency: with params().latency_steps = L a command takes effect L steps after it was
+  // issued, as the joint motion it asked for (q_target - q at issue) from the arm's
+  // position then; with L = 0 the target is q_target itself.
+  // The IK settings Step() converts actions with (the edge controller uses the same).
+  static robot::IkOptions ActionIkOptions();
+  static constexpr double kIkPositionMiss = 2e-3;  // m: StepInfo::ik_converged thresholds
+  static constexpr double kIkRotationMiss = 2e-2;  // rad
   int steps() const { return steps_; }
   double time() const { return steps_ / model_->physics().control_hz(); }
 
@@ -184,7 +190,14 @@ class World {
   btRigidBody* object_body(int i) const { return objects_[i]; }
 
  private:
-  void ApplyAction(const Action& a, StepInfo* info);
+  // A joint command on its way through the latency queue.
+  struct PendingCommand {
+    Eigen::Matrix<double, 7, 1> q_cmd = Eigen::Matrix<double, 7, 1>::Zero();    // target
+    Eigen::Matrix<double, 7, 1> q_issue = Eigen::Matrix<double, 7, 1>::Zero();  // joints at issue
+    double gripper = -1.0;
+    bool hold = false;  // keep the last target
+  };
+  void Execute(const PendingCommand& command, StepInfo* info);  // queue, motors, Advance
   void SetMotorTargets(double gripper);  // q_target_ and the fingers for `gripper`
   void Advance(StepInfo* info);          // substeps, step count, stability, task status
   bool StateFinite() const;
@@ -196,10 +209,8 @@ class World {
   std::vector<btRigidBody*> objects_;
   std::vector<Eigen::Vector3d> object_sizes_;
   robot::Kinematics kinematics_;
-  Eigen::VectorXd q_scratch_, q_target_;
-  std::deque<Action> pending_;  // latency buffer
-  std::deque<Eigen::Matrix<double, 7, 1>> joint_pending_;  // joint motions (NaN: hold), StepJointTargets
-  std::deque<double> gripper_pending_;
+  Eigen::VectorXd q_scratch_, q_target_, q_ik_;
+  std::deque<PendingCommand> pending_;  // latency queue
   std::mt19937_64 noise_rng_;
   double gripper_command_ = -1.0;
   int steps_ = 0;

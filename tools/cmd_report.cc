@@ -135,7 +135,7 @@ DreamData LoadDreams(const fs::path& run, const std::optional<json>& summary) {
     d.seed = (*summary)["seed"].get<uint64_t>();
   }
   for (int e = 0; e < reader.num_episodes(); ++e) {
-    const json p = reader.ReadEpisode(e).perturbation;
+    const json p = reader.ReadPerturbation(e);
     const std::string where = file.string() + ": demo " + std::to_string(e) + " perturbation";
     if (!p.contains("object_start") || !p["object_start"].is_array() || p["object_start"].empty() ||
         p["object_start"][0].size() < 2) {

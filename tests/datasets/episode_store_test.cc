@@ -109,7 +109,10 @@ TEST_F(EpisodeStoreTest, RoundTripOfThreeEpisodesIsBitwiseExact) {
     EXPECT_EQ(reader.episode_num_samples(i), lengths[i]);
     EXPECT_EQ(reader.episode_success(i), MakeEpisode(lengths[i], 100 + i).success);
     ExpectEpisodesBitwiseEqual(reader.ReadEpisode(i), MakeEpisode(lengths[i], 100 + i));
+    EXPECT_EQ(reader.ReadPerturbation(i), MakeEpisode(lengths[i], 100 + i).perturbation);
   }
+  EXPECT_NE(reader.ReadPerturbation(0), reader.ReadPerturbation(1));
+  EXPECT_THROW(reader.ReadPerturbation(3), std::out_of_range);
   ExpectEpisodesBitwiseEqual(reader.ReadEpisode("demo_1"), MakeEpisode(8, 101));
   EXPECT_THAT([&] { reader.ReadEpisode("demo_7"); },
               ThrowsMessage<DatasetError>(HasSubstr("/data/demo_7: no such demo")));

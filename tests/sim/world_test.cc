@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "datasets/episode_store.h"
+#include "robot/geometry.h"
+#include "robot/kinematics.h"
 #include "sim/rollout.h"
 #include "sim/script.h"
 
@@ -117,6 +119,63 @@ TEST(WorldTest, NonFiniteActionIsHeldNotApplied) {
   EXPECT_FALSE(info.action_valid);
   EXPECT_TRUE(info.stable);
   EXPECT_LT((world.ToolPose().translation() - start.translation()).norm(), 1e-3);
+}
+
+// The shipped script's actions, recorded from a nominal rollout.
+Eigen::MatrixXf ScriptActions(const std::shared_ptr<const SceneModel>& model) {
+  ScriptController script(LoadScript(Demo("bottle_place.script.yaml")));
+  World world(model, model->Nominal());
+  return Rollout(world, script).episode.actions;
+}
+
+TEST(WorldTest, LatencyDelaysEachCommandByItsStepCount) {
+  auto model = Model("bottle_place");
+  Action a = Action::Zero();
+  a[0] = 1.0;  // 5 cm along +x per step
+  a[6] = -1.0;
+  for (int latency : {0, 1, 2}) {
+    SceneParams p = model->Nominal();
+    p.latency_steps = latency;
+    World world(model, p);
+    const double x0 = world.ToolPose().translation().x();
+    // The arm holds its start while the first command is on its way, then moves.
+    for (int k = 0; k < latency; ++k) world.Step(a);
+    EXPECT_NEAR(world.ToolPose().translation().x(), x0, 1e-3) << "latency " << latency;
+    world.Step(a);
+    EXPECT_GT(world.ToolPose().translation().x(), x0 + 5e-3) << "latency " << latency;
+  }
+}
+
+// Step(a) is StepJointTargets of the action's IK solution computed at issue time, with and
+// without latency: the edge controller (which solves IK itself) and the policy evaluation
+// drive the same physics.
+TEST(WorldTest, StepIsStepJointTargetsOfTheActionsIkSolution) {
+  auto model = Model("bottle_place");
+  const Eigen::MatrixXf actions = ScriptActions(model);
+  ASSERT_GT(actions.rows(), 50);
+  robot::Kinematics kinematics(model->arm_chain());
+  const ActionScale& scale = model->action_scale();
+  for (int latency : {0, 1, 2}) {
+    SceneParams p = model->Nominal();
+    p.latency_steps = latency;
+    World by_action(model, p), by_joints(model, p);
+    Eigen::VectorXd q_seed(7), q_ik(7);
+    for (int t = 0; t < actions.rows(); ++t) {
+      const Action a = actions.row(t).transpose().cast<double>();
+      if (a.head<6>().squaredNorm() == 0) continue;  // a zero motion holds; not compared here
+      by_action.Step(a);
+      q_seed = by_joints.ArmJoints();
+      const Eigen::Isometry3d current = kinematics.ToolPose(q_seed);
+      Eigen::Isometry3d target = current;
+      target.translation() += a.head<3>() * scale.position;
+      target.linear() = robot::AxisAngleToMatrix(a.segment<3>(3) * scale.rotation) * current.linear();
+      kinematics.SolveIk(target, q_seed, World::ActionIkOptions(), &q_ik);
+      by_joints.StepJointTargets(q_ik.head<7>(), a[6]);
+    }
+    EXPECT_LT((by_action.GetState() - by_joints.GetState()).cwiseAbs().maxCoeff(), 1e-9)
+        << "latency " << latency;
+    EXPECT_EQ(by_action.succeeded(), by_joints.succeeded());
+  }
 }
 
 TEST(WorldTest, BadSceneParametersAreRejected) {
