@@ -351,26 +351,34 @@ bool World::succeeded() const {
 
 Observation World::Observe() {
   Observation o;
-  const Eigen::Isometry3d tool = ToolPose();
+  o.joint_pos = ArmJoints();
+  if (params_.obs_noise > 0) {
+    std::normal_distribution<double> n(0.0, params_.obs_noise);
+    for (int k = 0; k < 7; ++k) o.joint_pos[k] += n(noise_rng_);
+  }
+  // The tool is measured through the joint encoders, as on the robot: its pose is the
+  // forward kinematics of the measured joints. The robot's controller computes from them.
+  measured_q_ = o.joint_pos;
+  measured_ = true;
+  q_scratch_ = o.joint_pos;
+  const Eigen::Isometry3d tool = kinematics_.ToolPose(q_scratch_);
   o.eef_pos = tool.translation();
   o.eef_quat = QuatXyzw(tool.linear());
   o.gripper_qpos = FingerJoints();
-  o.joint_pos = ArmJoints();
   o.joint_vel = ArmVelocities();
   const Eigen::Isometry3d obj = ObjectPose(0);
   o.object.segment<3>(0) = obj.translation();
   o.object.segment<4>(3) = QuatXyzw(obj.linear());
-  o.object.segment<3>(7) = obj.translation() - tool.translation();
-  o.object.segment<3>(10) = model_->task().TargetFrame(*this).translation();
   if (params_.obs_noise > 0) {
     std::normal_distribution<double> n(0.0, params_.obs_noise);
-    for (int k = 0; k < 3; ++k) o.eef_pos[k] += n(noise_rng_);
-    for (int k = 0; k < 7; ++k) o.joint_pos[k] += n(noise_rng_);
     for (int k = 0; k < 3; ++k) o.object[k] += n(noise_rng_);
-    o.object.segment<3>(7) = o.object.segment<3>(0) - o.eef_pos;
   }
+  o.object.segment<3>(7) = o.object.segment<3>(0) - o.eef_pos;
+  o.object.segment<3>(10) = model_->task().TargetFrame(*this).translation();
   return o;
 }
+
+Eigen::Matrix<double, 7, 1> World::IssueJoints() const { return measured_ ? measured_q_ : ArmJoints(); }
 
 void World::SetMotorTargets(double gripper) {
   const RobotConfig& rc = model_->robot_config();
@@ -412,10 +420,10 @@ StepInfo World::Step(const Action& action) {
     for (int k = 0; k < 6; ++k) a[k] += n(noise_rng_);
     a.head<6>() = a.head<6>().cwiseMax(-1.0).cwiseMin(1.0);
   }
-  // The robot's controller turns the action into a joint target now, from the arm's
-  // present pose; the target then goes through the latency queue (Execute).
+  // The robot's controller turns the action into a joint target now, from the joints it
+  // measured (IssueJoints); the target then goes through the latency queue (Execute).
   PendingCommand c;
-  c.q_issue = ArmJoints();
+  c.q_issue = IssueJoints();
   c.gripper = a[6];
   c.hold = a.head<6>().squaredNorm() == 0.0;  // a zero action holds the last joint target
   if (!c.hold) {
@@ -445,10 +453,25 @@ robot::IkOptions World::ActionIkOptions() {
 StepInfo World::StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper) {
   StepInfo info;
   PendingCommand c;
-  c.q_issue = ArmJoints();
+  c.q_issue = IssueJoints();
   if (q_target.allFinite() && std::isfinite(gripper)) {
     c.q_cmd = q_target;
     c.gripper = std::clamp(gripper, -1.0, 1.0);
+    if (params_.action_noise > 0) {
+      // Action noise is defined on actions, a tool motion: a joint command gets the joint
+      // motion the same tool noise would cause, J^+ (dp, dtheta) at the issuing pose, drawn
+      // from the generator as Step() draws it.
+      const ActionScale& scale = model_->action_scale();
+      std::normal_distribution<double> n(0.0, params_.action_noise);
+      Eigen::Matrix<double, 6, 1> e;
+      for (int k = 0; k < 6; ++k) e[k] = n(noise_rng_) * (k < 3 ? scale.position : scale.rotation);
+      q_scratch_ = c.q_issue;
+      robot::Jacobian6d J(6, 7);
+      kinematics_.Jacobian(q_scratch_, &J);
+      const Eigen::Matrix<double, 6, 6> JJt =
+          J * J.transpose() + 1e-4 * Eigen::Matrix<double, 6, 6>::Identity();
+      c.q_cmd += J.transpose() * JJt.ldlt().solve(e);
+    }
   } else {  // a non-finite command holds: no motion, the previous gripper command
     info.action_valid = false;
     c.hold = true;
@@ -476,6 +499,7 @@ void World::Execute(const PendingCommand& command, StepInfo* info) {
 }
 
 void World::Advance(StepInfo* info) {
+  measured_ = false;
   for (int s = 0; s < model_->physics().substeps; ++s) {
     if (!bullet_->Step()) info->stable = false;
   }

@@ -137,7 +137,9 @@ class World {
   const SceneModel& model() const { return *model_; }
   const SceneParams& params() const { return params_; }
 
-  // Current observation (with observation noise if params().obs_noise > 0).
+  // Current observation. With params().obs_noise > 0 the joints and the object position
+  // are measured with noise of that std; the tool pose is always the forward kinematics of
+  // the measured joints (as the edge controller computes it).
   Observation Observe();
   // One control step. See the file comment for the action layout. The action is clamped to
   // [-1, 1] and rounded to float32 (as stored in episode files) before it is applied.
@@ -146,12 +148,14 @@ class World {
   // (the edge controller in software-in-the-loop): arm joint position targets (rad) and the
   // gripper command (-1 open .. +1 closed), through the same motors, physics and latency
   // as Step(). Step(a) is StepJointTargets(q, a[6]) with q the IK solution (from the
-  // present joints, ActionIkOptions()) of the tool pose moved by a; a zero motion part
-  // holds the last target instead. Action noise, defined on actions, is not applied here.
+  // measured joints of this step's Observe(), else the true ones; ActionIkOptions()) of
+  // the tool pose moved by a; a zero motion part
+  // holds the last target instead. Action noise (params().action_noise, defined on
+  // actions) moves the target by the joint motion of a tool motion drawn as Step() draws it.
   // A non-finite command holds (info.action_valid false).
   StepInfo StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper);
   // Latency: with params().latency_steps = L a command takes effect L steps after it was
-  // issued, as the joint motion it asked for (q_target - q at issue) from the arm's
+  // issued, as the joint motion it asked for (q_target - measured q at issue) from the arm's
   // position then; with L = 0 the target is q_target itself.
   // The IK settings Step() converts actions with (the edge controller uses the same).
   static robot::IkOptions ActionIkOptions();
@@ -198,6 +202,9 @@ class World {
     bool hold = false;  // keep the last target
   };
   void Execute(const PendingCommand& command, StepInfo* info);  // queue, motors, Advance
+  // The joints a command is computed from: those of the last Observe() of this step (what
+  // the robot's controller measured), else the true ones.
+  Eigen::Matrix<double, 7, 1> IssueJoints() const;
   void SetMotorTargets(double gripper);  // q_target_ and the fingers for `gripper`
   void Advance(StepInfo* info);          // substeps, step count, stability, task status
   bool StateFinite() const;
@@ -211,6 +218,8 @@ class World {
   robot::Kinematics kinematics_;
   Eigen::VectorXd q_scratch_, q_target_, q_ik_;
   std::deque<PendingCommand> pending_;  // latency queue
+  Eigen::Matrix<double, 7, 1> measured_q_ = Eigen::Matrix<double, 7, 1>::Zero();
+  bool measured_ = false;  // measured_q_ is of this step
   std::mt19937_64 noise_rng_;
   double gripper_command_ = -1.0;
   int steps_ = 0;

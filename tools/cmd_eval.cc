@@ -17,6 +17,7 @@ struct EvalArgs {
   std::string policy;
   std::string checkpoint = "best";
   std::string gripper;
+  int execute = 0;
   std::string baseline;
   std::string demo;
   std::string task;
@@ -41,9 +42,16 @@ void RunEval(const EvalArgs& a) {
     std::shared_ptr<const policy::Policy> p;
     try {
       p = policy::Policy::Load(a.policy, a.checkpoint);
-      if (!a.gripper.empty()) {
+      if (!a.gripper.empty() || a.execute != 0) {
         auto changed = std::make_shared<policy::Policy>(*p);
-        changed->model.gripper = policy::ParseGripperMode(a.gripper);
+        if (!a.gripper.empty()) changed->model.gripper = policy::ParseGripperMode(a.gripper);
+        if (a.execute != 0) {
+          if (a.execute < 1 || a.execute > changed->model.horizon) {
+            throw UsageError("eval: --execute " + std::to_string(a.execute) + ": expected 1.." +
+                             std::to_string(changed->model.horizon) + " (the policy's chunk length)");
+          }
+          changed->model.execute = a.execute;
+        }
         p = changed;
       }
     } catch (const policy::PolicyError& e) {
@@ -114,6 +122,8 @@ void AddEvalCommand(CLI::App& app) {
   cmd->add_option("--policy", a->policy, "Training run directory (dreamforge train --out)");
   cmd->add_option("--checkpoint", a->checkpoint, "best, last or a .pt file of the run")->capture_default_str();
   cmd->add_option("--gripper", a->gripper, "Override the policy's gripper execution: sample, sign or raw");
+  cmd->add_option("--execute", a->execute,
+                  "Override how many actions of a chunk run before re-planning (flow; 1..horizon)");
   cmd->add_option("--baseline", a->baseline,
                   "replay: the demo's actions open-loop; script:FILE: the scripted expert");
   cmd->add_option("--demo", a->demo, "Demo whose actions `replay` plays back");

@@ -2,10 +2,14 @@
 # Measures the README's policy table: bottle_place, default perturbation spec, 200
 # held-out evaluation scenes per row (seed 0; no evaluation scene is a dream scene).
 #
-#   tools/policy_table.sh [--dreams FILE] [--out DIR] [--episodes N] [--no-readme]
+#   tools/policy_table.sh [--dreams FILE] [--mlp-10000 RUN] [--flow-epochs E] [--out DIR]
+#                         [--episodes N] [--no-readme]
 #
 # --dreams FILE  reuse a 10,000-dream file of the shipped demo (default: DIR/dreams_10000.hdf5,
 #                generated when missing; ~20-40 min on 2 cores)
+# --mlp-10000 RUN  use RUN (a finished `train --data FILE --policy mlp --epochs 20` of the same
+#                dreams, e.g. tools/run.sh's runs/default/policy) as the 10,000-dream mlp row
+# --flow-epochs E  epochs of the flow row (default 8, as tools/run.sh --policy flow)
 # --out DIR      working folder (default: runs/table); finished stages are skipped on a rerun
 # --episodes N   evaluation scenes per row (default 200)
 # --no-readme    print the table without writing it into README.md
@@ -15,14 +19,16 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-out=runs/table dreams10k="" episodes=200 readme=1
+out=runs/table dreams10k="" episodes=200 readme=1 mlp10k="" flow_epochs=8
 while (($#)); do
   case "$1" in
     --dreams) dreams10k="$2"; shift 2 ;;
+    --mlp-10000) mlp10k="$2"; shift 2 ;;
+    --flow-epochs) flow_epochs="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --episodes) episodes="$2"; shift 2 ;;
     --no-readme) readme=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "policy_table.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,8 +64,22 @@ train() {
 }
 train mlp_1demo "$demo" mlp 2000
 train mlp_1000 "$out/dreams_1000.hdf5" mlp 40
+if [[ -n "$mlp10k" && ! -f "$out/mlp_10000/train.done" ]]; then
+  # Same data, policy, epochs and (default) seed as the row would train: the same weights.
+  /usr/bin/python3 - "$mlp10k/run.json" "$dreams10k" <<'PY'
+import json, os, sys
+run = json.load(open(sys.argv[1]))
+train, data = run.get("train", {}), run.get("data", {})
+ok = (train.get("policy") == "mlp" and train.get("epochs") == 20 and train.get("seed") == 0
+      and os.path.realpath(data.get("file", "")) == os.path.realpath(sys.argv[2]))
+sys.exit(0 if ok else f"policy_table.sh: --mlp-10000 {sys.argv[1]}: not an mlp run of 20 epochs, seed 0, on {sys.argv[2]}")
+PY
+  rm -rf "$out/mlp_10000"
+  cp -r "$mlp10k" "$out/mlp_10000"
+  touch "$out/mlp_10000/train.done"
+fi
 train mlp_10000 "$dreams10k" mlp 20
-train flow_10000 "$dreams10k" flow 8
+train flow_10000 "$dreams10k" flow "$flow_epochs"
 
 # evaluate NAME ARGS...: one JSON result per row, kept for reruns.
 evaluate() {

@@ -121,6 +121,22 @@ TEST(WorldTest, NonFiniteActionIsHeldNotApplied) {
   EXPECT_LT((world.ToolPose().translation() - start.translation()).norm(), 1e-3);
 }
 
+// The tool is observed through the measured joints, as the edge controller sees it.
+TEST(WorldTest, ObservedToolPoseIsTheKinematicsOfTheMeasuredJoints) {
+  auto model = Model("bottle_place");
+  SceneParams p = model->Nominal();
+  p.obs_noise = 0.01;
+  World world(model, p);
+  robot::Kinematics kinematics(model->arm_chain());
+  const Observation o = world.Observe();
+  EXPECT_GT((o.joint_pos - world.ArmJoints()).cwiseAbs().maxCoeff(), 1e-4);  // noisy
+  Eigen::VectorXd q = o.joint_pos;
+  const Eigen::Isometry3d tool = kinematics.ToolPose(q);
+  EXPECT_LT((o.eef_pos - tool.translation()).norm(), 1e-12);
+  EXPECT_LT((o.object.segment<3>(7) - (o.object.segment<3>(0) - o.eef_pos)).norm(), 1e-12);
+  EXPECT_GT((o.eef_pos - world.ToolPose().translation()).norm(), 1e-5);
+}
+
 // The shipped script's actions, recorded from a nominal rollout.
 Eigen::MatrixXf ScriptActions(const std::shared_ptr<const SceneModel>& model) {
   ScriptController script(LoadScript(Demo("bottle_place.script.yaml")));
