@@ -1,5 +1,6 @@
-// dreamforge report end to end: a small but real run directory made with the real binary
-// (dream, train, eval, export, control), the report rendered in headless Chromium: no
+// dreamforge report end to end: the run directory of `tools/run.sh --quick` (its stages
+// and sizes: 50 dreams, 5 epochs, 20 episodes) made with the real binary (dream, train,
+// eval, export, control), the report rendered in headless Chromium: no
 // console errors, every section present, each plot an inline <svg>. The screenshot is
 // kept in the build folder (report_screenshot.png) for a person to look at.
 #include <gmock/gmock.h>
@@ -53,16 +54,16 @@ TEST_F(ReportTest, RealRunRendersInHeadlessChromiumWithoutErrors) {
   fs::copy_file(kDemo, run / "demo.hdf5");
   const std::string r = run.string();
   for (const std::string& cmd : std::vector<std::string>{
-           kBin + " dream --demo " + r + "/demo.hdf5 --count 6 --out " + r + "/dreams.hdf5",
-           kBin + " train --data " + r + "/dreams.hdf5 --policy mlp --epochs 2 --batch 64 --out " +
+           kBin + " dream --demo " + r + "/demo.hdf5 --count 50 --out " + r + "/dreams.hdf5",
+           kBin + " train --data " + r + "/dreams.hdf5 --policy mlp --epochs 5 --out " +
                r + "/policy",
            // Shell appends 2>&1: the braces keep stderr (progress) out of the JSON file.
-           "{ " + kBin + " eval --policy " + r + "/policy --episodes 2 --json > " + r +
+           "{ " + kBin + " eval --policy " + r + "/policy --episodes 20 --json > " + r +
                "/eval_policy.json 2>/dev/null; }",
            "{ " + kBin + " eval --baseline replay --demo " + r +
-               "/demo.hdf5 --episodes 2 --json > " + r + "/eval_replay.json 2>/dev/null; }",
+               "/demo.hdf5 --episodes 20 --json > " + r + "/eval_replay.json 2>/dev/null; }",
            kBin + " export --policy " + r + "/policy --out " + r + "/bundle",
-           kBin + " control --bundle " + r + "/bundle --hardware sim --episodes 2 --stats " + r +
+           kBin + " control --bundle " + r + "/bundle --hardware sim --episodes 20 --stats " + r +
                "/control.json",
        }) {
     const CmdResult c = Shell(cmd);
