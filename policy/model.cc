@@ -33,6 +33,7 @@ std::string ToString(GripperMode mode) {
     case GripperMode::kRaw: return "raw";
     case GripperMode::kSign: return "sign";
     case GripperMode::kSample: return "sample";
+    case GripperMode::kLatch: return "latch";
   }
   return "?";
 }
@@ -41,7 +42,8 @@ GripperMode ParseGripperMode(const std::string& name) {
   if (name == "raw") return GripperMode::kRaw;
   if (name == "sign") return GripperMode::kSign;
   if (name == "sample") return GripperMode::kSample;
-  throw PolicyError("gripper mode '" + name + "': expected raw, sign or sample");
+  if (name == "latch") return GripperMode::kLatch;
+  throw PolicyError("gripper mode '" + name + "': expected raw, sign, sample or latch");
 }
 
 ModelConfig ModelConfig::Default(PolicyType type, int obs_dim) {
@@ -53,9 +55,8 @@ ModelConfig ModelConfig::Default(PolicyType type, int obs_dim) {
   } else {
     c.hidden = {256, 256, 256};
     c.horizon = 16;
-    c.execute = 8;
+    c.execute = 2;
     c.flow_steps = 10;
-    c.gripper = GripperMode::kSign;
   }
   return c;
 }
@@ -77,13 +78,16 @@ void ModelConfig::Validate() const {
   if (execute < 1 || execute > horizon) ConfigFail("", "execute", "must be in 1..horizon");
   if (type == PolicyType::kMlp && horizon != 1) ConfigFail("", "horizon", "must be 1 for mlp");
   if (type == PolicyType::kFlow && flow_steps < 1) ConfigFail("", "flow_steps", "must be >= 1");
+  if (!(gripper_switch > 0.0 && gripper_switch < 1.0)) ConfigFail("", "gripper_switch", "must be in (0, 1)");
+  if (gripper_hold < 0) ConfigFail("", "gripper_hold", "must be >= 0");
 }
 
 nlohmann::json ModelConfig::ToJson() const {
   return {{"type", ToString(type)}, {"obs_dim", obs_dim},       {"action_dim", action_dim},
           {"hidden", hidden},       {"horizon", horizon},       {"execute", execute},
           {"flow_steps", flow_steps}, {"time_features", type == PolicyType::kFlow ? kTimeFeatures : 0},
-          {"gripper", ToString(gripper)}};
+          {"gripper", ToString(gripper)}, {"gripper_switch", gripper_switch},
+          {"gripper_hold", gripper_hold}};
 }
 
 ModelConfig ModelConfig::FromJson(const nlohmann::json& j, const std::string& where) {
@@ -102,12 +106,18 @@ ModelConfig ModelConfig::FromJson(const nlohmann::json& j, const std::string& wh
   c.execute = IntField(j, "execute", where);
   c.flow_steps = IntField(j, "flow_steps", where);
   const auto gripper = j.find("gripper");
-  if (gripper == j.end() || !gripper->is_string()) ConfigFail(where, "gripper", "expected \"raw\", \"sign\" or \"sample\"");
+  if (gripper == j.end() || !gripper->is_string()) ConfigFail(where, "gripper", "expected \"raw\", \"sign\", \"sample\" or \"latch\"");
   try {
     c.gripper = ParseGripperMode(gripper->get<std::string>());
   } catch (const PolicyError& e) {
     ConfigFail(where, "gripper", e.what());
   }
+  // Runs written before the latch existed carry neither field; the defaults then apply.
+  if (j.contains("gripper_switch")) {
+    if (!j["gripper_switch"].is_number()) ConfigFail(where, "gripper_switch", "expected a number");
+    c.gripper_switch = j["gripper_switch"].get<double>();
+  }
+  if (j.contains("gripper_hold")) c.gripper_hold = IntField(j, "gripper_hold", where);
   const auto hidden = j.find("hidden");
   if (hidden == j.end() || !hidden->is_array()) ConfigFail(where, "hidden", "expected an array of widths");
   for (const auto& h : *hidden) {

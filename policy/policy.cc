@@ -92,6 +92,7 @@ void PolicyRunner::Reset(uint64_t noise_seed) {
   rng_.seed(noise_seed);
   next_ = 0;
   chunk_.resize(0, 0);
+  latch_.Reset();
 }
 
 Eigen::VectorXf PolicyRunner::Act(const std::map<std::string, Eigen::VectorXf>& obs) {
@@ -121,7 +122,9 @@ Eigen::VectorXf PolicyRunner::Act(const std::map<std::string, Eigen::VectorXf>& 
     }
     next_ = 0;
   }
-  return chunk_.row(next_++).transpose();
+  Eigen::VectorXf action = chunk_.row(next_++).transpose();
+  if (m.gripper == GripperMode::kLatch) action[6] = latch_.Step(action[6], m.gripper_switch, m.gripper_hold);
+  return action;
 }
 
 }  // namespace dreamforge::policy

@@ -52,8 +52,8 @@ class PolicyRunner {
   PolicyRunner(std::shared_ptr<const Policy> policy, uint64_t noise_seed);
   void Reset(uint64_t noise_seed);
   // obs: key -> raw observation (as in episode files) -> raw action (7), clamped to
-  // [-1, 1], the gripper column as model.gripper says. Re-plans every model.execute
-  // calls. Throws std::invalid_argument on a
+  // [-1, 1], the gripper column as model.gripper says (sign and sample per chunk row
+  // when planned, the latch per executed action). Re-plans every model.execute calls. Throws std::invalid_argument on a
   // missing key or wrong width.
   Eigen::VectorXf Act(const std::map<std::string, Eigen::VectorXf>& obs);
   const Policy& policy() const { return *policy_; }
@@ -64,6 +64,7 @@ class PolicyRunner {
   std::mt19937_64 rng_;
   Eigen::MatrixXf chunk_;  // (H x 7) raw actions of the current plan
   int next_ = 0;           // next row of chunk_ to execute
+  GripperLatch latch_;     // gripper state of the latch mode
 };
 
 }  // namespace dreamforge::policy

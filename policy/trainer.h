@@ -27,7 +27,7 @@ namespace dreamforge::policy {
 struct TrainOptions {
   PolicyType type = PolicyType::kMlp;
   std::vector<int> hidden;  // empty: ModelConfig::Default's
-  std::string gripper;      // "raw" | "sign" | "sample"; empty: ModelConfig::Default's
+  std::string gripper;      // "raw" | "sign" | "sample" | "latch"; empty: ModelConfig::Default's
   int epochs = 0;           // 0: 40 for mlp, 40 for flow
   int batch = 256;
   double lr = 1e-3;         // peak; cosine decay to 0 over all steps

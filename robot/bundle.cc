@@ -422,8 +422,16 @@ Bundle ParsePolicyJson(const nlohmann::json& j, const std::string& where) {
     spec.gripper = GripperMode::kSign;
   } else if (gripper == "sample") {
     spec.gripper = GripperMode::kSample;
+  } else if (gripper == "latch") {
+    spec.gripper = GripperMode::kLatch;
+    spec.gripper_switch = r.Number(r.Get(m, "model", "gripper_switch"), "model.gripper_switch");
+    if (!(spec.gripper_switch > 0.0 && spec.gripper_switch < 1.0)) {
+      r.Fail("model.gripper_switch", "expected a probability in (0, 1), got " + Num(spec.gripper_switch));
+    }
+    spec.gripper_hold = r.Int(m, "model", "gripper_hold", 0);
   } else {
-    r.Fail("model.gripper", "expected \"raw\", \"sign\" or \"sample\", got \"" + gripper + "\"");
+    r.Fail("model.gripper",
+           "expected \"raw\", \"sign\", \"sample\" or \"latch\", got \"" + gripper + "\"");
   }
   if (spec.type == ModelType::kMlp) {
     if (spec.horizon != 1) r.Fail("model.horizon", "must be 1 for an mlp");

@@ -8,7 +8,8 @@
 //   {"format": "dreamforge-bundle/1", "task": str, "control_hz": number > 0,
 //    "model": {"type": "mlp"|"flow", "obs_dim": D, "action_dim": 7, "hidden": [w, ...],
 //              "horizon": H, "execute": E, "flow_steps": K, "time_features": 0|9,
-//              "gripper": "raw"|"sign"|"sample"},
+//              "gripper": "raw"|"sign"|"sample"|"latch",
+//              "gripper_switch": p in (0, 1), "gripper_hold": steps >= 0 (both: latch only)},
 //    "obs_keys": [key, ...],
 //    "normalization": {"obs_mode": "z_score", "action_mode": "min_max", "obs_keys": [...],
 //                      "obs": {key: {"mean", "std", "min", "max"}}, "action": {...(7)}},
@@ -51,8 +52,10 @@ inline constexpr int kFlowTimeFeatures = 9;
 
 enum class ModelType { kMlp, kFlow };
 // How the runner executes the gripper column of an action (see policy/model.h):
-// kRaw the value, kSign +1 if > 0 else -1, kSample +1 with probability (value + 1) / 2.
-enum class GripperMode { kRaw, kSign, kSample };
+// kRaw the value, kSign +1 if > 0 else -1, kSample +1 with probability (value + 1) / 2,
+// kLatch a held state switched when the other state's probability exceeds gripper_switch,
+// then kept gripper_hold steps (robot/policy_runtime.h).
+enum class GripperMode { kRaw, kSign, kSample, kLatch };
 
 // Robomimic observation keys the controller can produce (robot/controller.h says how).
 enum class ObsKey { kEefPos, kEefQuat, kGripperQpos, kJointPos, kJointVel, kObject };
@@ -71,6 +74,8 @@ struct ModelSpec {
   int flow_steps = 0;       // K: Euler steps of the flow integration (mlp: 0)
   int time_features = 0;
   GripperMode gripper = GripperMode::kRaw;
+  double gripper_switch = 0.5;  // latch only
+  int gripper_hold = 0;         // latch only
 
   int InputDim() const;   // mlp: D; flow: D + 7 H + 9
   int OutputDim() const;  // 7 H

@@ -13,7 +13,11 @@
 //   denormalize     per dim i, r = max_i - min_i: a = y + min_i if r < 1e-4, else
 //                   (y + 1) / 2 r + min_i; then clamped to [-1, 1].
 //   gripper (col 6) raw: unchanged; sign: +1 if > 0 else -1; sample: +1 if u < (a + 1) / 2
-//                   else -1, u ~ U(0, 1) from the runner's generator.
+//                   else -1, u ~ U(0, 1) from the runner's generator (both per chunk row
+//                   when planned). latch, per executed action: state s (-1 open after
+//                   Reset), n steps since its last switch; p = (a + 1) / 2 the probability
+//                   of closed, q = p if s < 0 else 1 - p; if n >= gripper_hold and
+//                   q > gripper_switch then s = -s, n = 0; n += 1; the command is s.
 //
 // Model vs state: the Bundle is immutable and may be shared; a PolicyRuntime or
 // PolicyRunner owns its buffers (allocated at construction) and is not thread-safe; give
@@ -102,7 +106,8 @@ class PolicyRunner {
   // Whether the last successful Act computed a new plan, and how many plans so far.
   bool planned_last_step() const { return planned_last_step_; }
   std::uint64_t plans() const { return plans_; }
-  // The current chunk after denormalization, clamping and the gripper rule (H x 7).
+  // The current chunk after denormalization, clamping and the gripper rule (H x 7; the
+  // latch applies to executed actions only, so its chunk keeps the predicted value).
   const Eigen::Matrix<float, Eigen::Dynamic, kActionDim, Eigen::RowMajor>& chunk() const {
     return chunk_;
   }
@@ -114,6 +119,9 @@ class PolicyRunner {
   Eigen::Matrix<float, Eigen::Dynamic, kActionDim, Eigen::RowMajor> chunk_;  // (H x 7)
   int next_ = 0;  // next chunk row to execute
   bool have_chunk_ = false;
+  float latch_state_ = -1.0f;  // latch: +1 closed, -1 open
+  int latch_since_ = kLatchNever;  // latch: executed actions since the last switch
+  static constexpr int kLatchNever = 1 << 30;  // no switch yet (saturates there)
   bool planned_last_step_ = false;
   std::uint64_t plans_ = 0;
 };

@@ -121,7 +121,7 @@ void AddEvalCommand(CLI::App& app) {
       "eval", "Success rate of a policy or a baseline on held-out perturbed scenes (95% Wilson interval).");
   cmd->add_option("--policy", a->policy, "Training run directory (dreamforge train --out)");
   cmd->add_option("--checkpoint", a->checkpoint, "best, last or a .pt file of the run")->capture_default_str();
-  cmd->add_option("--gripper", a->gripper, "Override the policy's gripper execution: sample, sign or raw");
+  cmd->add_option("--gripper", a->gripper, "Override the policy's gripper execution: latch, sample, sign or raw");
   cmd->add_option("--execute", a->execute,
                   "Override how many actions of a chunk run before re-planning (flow; 1..horizon)");
   cmd->add_option("--baseline", a->baseline,

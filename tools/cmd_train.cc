@@ -125,7 +125,7 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--hidden", a->options.hidden, "Hidden layer widths (default: mlp 256 256, flow 256 256 256)");
   cmd->add_option("--obs-keys", a->obs_keys, "Observation keys the policy reads, in order (default: robot0_eef_pos robot0_gripper_qpos robot0_joint_pos object)");
   cmd->add_option("--gripper", a->options.gripper,
-                  "How the gripper column is executed: sample, sign or raw (default: mlp sample, flow sign)");
+                  "How the gripper column is executed: latch, sample, sign or raw (default: latch; see policy/model.h)");
   cmd->add_option("--device", a->options.device, "cpu or cuda[:N] (needs a LibTorch with CUDA)")->capture_default_str();
   cmd->add_option("--seed", a->options.seed, "Seed of weights, shuffling and flow noise")->capture_default_str();
   cmd->add_flag("--resume", a->options.resume, "Continue the run in --out from checkpoints/last.pt");

@@ -289,5 +289,54 @@ TEST_F(TrainerTest, BadOptionsNameTheOption) {
   }
 }
 
+// The latch: switches when the other state's probability passes the threshold, then holds.
+TEST(GripperLatchTest, SwitchesPastTheThresholdThenHolds) {
+  GripperLatch latch;
+  const auto step = [&](double p_closed) { return latch.Step(static_cast<float>(2 * p_closed - 1), 0.2, 4); };
+  EXPECT_EQ(step(0.0), -1.0f);   // starts open
+  EXPECT_EQ(step(0.15), -1.0f);  // closed at 15%: not enough
+  EXPECT_EQ(step(0.3), 1.0f);    // 30% at a grasp pose: closes (the sign would wait)
+  EXPECT_EQ(step(0.0), 1.0f);    // held for 4 steps, whatever the policy says
+  EXPECT_EQ(step(0.0), 1.0f);
+  EXPECT_EQ(step(0.0), 1.0f);
+  EXPECT_EQ(step(0.9), 1.0f);    // open at 10% in transport: stays closed (sampling would not)
+  EXPECT_EQ(step(0.7), -1.0f);   // open at 30%: opens
+  latch.Reset();
+  EXPECT_EQ(latch.state, -1.0f);
+  EXPECT_EQ(step(0.25), 1.0f);  // no hold after a reset
+}
+
+TEST(GripperLatchTest, ModelJsonCarriesTheLatchAndNamesBadFields) {
+  ModelConfig c = ModelConfig::Default(PolicyType::kFlow, 25);
+  EXPECT_EQ(c.gripper, GripperMode::kLatch);
+  EXPECT_EQ(c.execute, 2);
+  c.gripper_switch = 0.3;
+  c.gripper_hold = 6;
+  const ModelConfig back = ModelConfig::FromJson(c.ToJson(), "run.json");
+  EXPECT_EQ(back.gripper, GripperMode::kLatch);
+  EXPECT_DOUBLE_EQ(back.gripper_switch, 0.3);
+  EXPECT_EQ(back.gripper_hold, 6);
+  nlohmann::json j = c.ToJson();
+  j["gripper_switch"] = 1.5;
+  try {
+    ModelConfig::FromJson(j, "run.json");
+    FAIL() << "no error";
+  } catch (const PolicyError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("run.json"));
+    EXPECT_THAT(e.what(), HasSubstr("gripper_switch"));
+  }
+  j = c.ToJson();
+  j["gripper"] = "maybe";
+  EXPECT_THROW(ModelConfig::FromJson(j, "run.json"), PolicyError);
+  // A run written before the latch existed (no latch fields) reads with the defaults.
+  j = c.ToJson();
+  j["gripper"] = "sample";
+  j.erase("gripper_switch");
+  j.erase("gripper_hold");
+  const ModelConfig old = ModelConfig::FromJson(j, "run.json");
+  EXPECT_EQ(old.gripper, GripperMode::kSample);
+  EXPECT_EQ(old.gripper_hold, 4);
+}
+
 }  // namespace
 }  // namespace dreamforge::policy

@@ -101,6 +101,26 @@ TEST(BundleTest, ParseErrorsNameFileAndField) {
               StartsWith("B/policy.json: model.horizon: must be 1 for an mlp"));
   EXPECT_THAT(ParseErrorAfter([](json& j) { j["model"]["gripper"] = "maybe"; }),
               StartsWith("B/policy.json: model.gripper:"));
+  EXPECT_EQ(ParseErrorAfter([](json& j) {
+              j["model"]["gripper"] = "latch";
+              j["model"]["gripper_switch"] = 0.2;
+              j["model"]["gripper_hold"] = 4;
+            }),
+            "(no error)");
+  EXPECT_EQ(ParseErrorAfter([](json& j) { j["model"]["gripper"] = "latch"; }),
+            "B/policy.json: model.gripper_switch: missing");
+  EXPECT_THAT(ParseErrorAfter([](json& j) {
+                j["model"]["gripper"] = "latch";
+                j["model"]["gripper_switch"] = 1.0;
+                j["model"]["gripper_hold"] = 4;
+              }),
+              StartsWith("B/policy.json: model.gripper_switch: expected a probability in (0, 1)"));
+  EXPECT_EQ(ParseErrorAfter([](json& j) {
+              j["model"]["gripper"] = "latch";
+              j["model"]["gripper_switch"] = 0.2;
+              j["model"]["gripper_hold"] = -1;
+            }),
+            "B/policy.json: model.gripper_hold: expected a non-negative integer");
   EXPECT_THAT(ParseErrorAfter([](json& j) { j["model"]["obs_dim"] = 24; }),
               StartsWith("B/policy.json: model.obs_dim: 24 but obs_keys add up to 25"));
   EXPECT_THAT(ParseErrorAfter([](json& j) { j["obs_keys"][1] = "robot0_gripper_vel"; }),

@@ -123,6 +123,61 @@ TEST(PolicyRunnerTest, MlpSamplesTheGripperFromTheSeededGenerator) {
   EXPECT_LT(closed, 20);
 }
 
+// The latch, recomputed from the documented rule on the network's own predictions.
+TEST(PolicyRunnerTest, MlpLatchSwitchesPastTheThresholdAndHolds) {
+  Bundle b = *test::LoadTiny("tiny_mlp");
+  b.model.gripper = GripperMode::kLatch;
+  b.model.gripper_switch = 0.2;
+  b.model.gripper_hold = 3;
+  auto bundle = std::make_shared<const Bundle>(b);
+  const json cases = test::ReadJson(test::RobotDataDir() / "reference.json").at("tiny_mlp");
+  PolicyRuntime rt(bundle);
+  // Gripper values of the cases as the runner sees them (clamped, before the rule).
+  std::vector<float> g;
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const std::vector<float> raw = RawObs(*bundle, cases[c]);
+    std::vector<float> obs_n(25), y(7), a(7);
+    rt.NormalizeObs(raw.data(), obs_n.data());
+    rt.Predict(obs_n.data(), nullptr, y.data());
+    rt.DenormalizeAction(y.data(), a.data());
+    g.push_back(std::clamp(a[6], -1.0f, 1.0f));
+  }
+  // Feed the cases back and forth so the value crosses the thresholds many times.
+  std::vector<size_t> order;
+  for (int rep = 0; rep < 6; ++rep) {
+    for (size_t c = 0; c < cases.size(); ++c) order.push_back(rep % 2 ? cases.size() - 1 - c : c);
+  }
+  PolicyRunner runner(bundle, 1);
+  float state = -1.0f;
+  int since = 1 << 30, switches = 0, held = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const std::vector<float> raw = RawObs(*bundle, cases[order[k]]);
+    Vector7f action;
+    ASSERT_EQ(runner.Act(raw.data(), &action), RunnerStatus::kOk);
+    const float p = 0.5f * (g[order[k]] + 1.0f);
+    const float other = state > 0 ? 1.0f - p : p;
+    if (since >= 3 && other > 0.2f) {
+      state = -state;
+      since = 0;
+      ++switches;
+    } else if (other > 0.2f) {
+      ++held;  // the rule alone would have switched: the hold kept the state
+    }
+    if (since < (1 << 30)) ++since;
+    ASSERT_EQ(action[6], state) << "step " << k;
+  }
+  EXPECT_GT(switches, 1);
+  EXPECT_GT(held, 0);  // the hold was exercised
+  // Reset opens the latch again.
+  runner.Reset(1);
+  const std::vector<float> raw = RawObs(*bundle, cases[order[0]]);
+  Vector7f action;
+  ASSERT_EQ(runner.Act(raw.data(), &action), RunnerStatus::kOk);
+  const float p0 = 0.5f * (g[order[0]] + 1.0f);
+  EXPECT_EQ(action[6], p0 > 0.2f ? 1.0f : -1.0f);
+  std::printf("latch: %d switches, %d held back over %zu steps\n", switches, held, order.size());
+}
+
 TEST(PolicyRunnerTest, FlowExecutesChunksAndReplans) {
   auto bundle = test::LoadTiny("tiny_flow");
   PolicyRunner runner(bundle, 7);

@@ -390,10 +390,12 @@ TEST_F(RecordTeleopTest, GamepadFromAFifoSavesAndAnUnplugKeepsTheDemo) {
        Now() < end && child.output().find("Recording starts") == std::string::npos;) {
     child.Pump(0.05);
   }
+  // The pauses are long enough for a few 20 Hz steps even when other jobs load the cores
+  // (300 ms and 200 ms failed once while a training run used both).
   send(Js(JS_EVENT_AXIS, 1, -32767));  // left stick up: +x, recording starts
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   send(Js(JS_EVENT_AXIS, 1, 0) + Js(JS_EVENT_BUTTON, 0, 1) + Js(JS_EVENT_BUTTON, 0, 0));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
   send(Js(JS_EVENT_BUTTON, 7, 1) + Js(JS_EVENT_BUTTON, 7, 0));  // Start: save
   for (double end = Now() + 20;
        Now() < end && child.output().find("saved demo_0") == std::string::npos;) {
