@@ -177,6 +177,7 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
     SegmentController controller(source);
     sim::RolloutOptions options;
     options.max_steps = RolloutBudget(source);
+    options.success_after_finish = true;  // the demo's retract is part of the dream
     sim::RolloutResult r = sim::Rollout(world, controller, options);
     ++result.attempts;
     result.physics_steps += static_cast<double>(r.steps) * model.physics().substeps;

@@ -46,6 +46,8 @@ class SegmentController : public sim::Controller {
   explicit SegmentController(const DreamSource& source) : source_(source) {}
   void Reset(const sim::World& world) override;
   sim::Action Act(const sim::World& world, const sim::Observation& obs) override;
+  // Every segment ran (afterwards Act holds the last pose).
+  bool Finished() const override { return segment_ >= source_.segments.size(); }
 
  private:
   void StartSegment(const sim::World& world);

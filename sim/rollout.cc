@@ -153,7 +153,8 @@ RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions
       ++t;
       break;
     }
-    if (options.stop_on_success && world.succeeded()) {
+    if (options.stop_on_success && world.succeeded() &&
+        (!options.success_after_finish || controller.Finished())) {
       result.outcome = Outcome::kSuccess;
       ++t;
       break;

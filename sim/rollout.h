@@ -24,6 +24,10 @@ class Controller {
 struct RolloutOptions {
   int max_steps = -1;            // control steps; -1: the task's max_steps()
   bool stop_on_success = true;   // end as soon as the task's success held long enough
+  // ... but only once the controller is Finished(): demos and dreams record their whole
+  // script, the retract after the release included, so that policies learn to clear the
+  // object (without it they hover at the released object, a finger touching it).
+  bool success_after_finish = false;
   bool stop_when_finished = false;  // end when the controller reports Finished()
   bool record = true;            // fill RolloutResult::episode
 };

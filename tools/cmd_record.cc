@@ -66,7 +66,9 @@ void RunRecord(const RecordArgs& args) {
   const sim::SceneParams params = model->Nominal();
   sim::World world(model, params);
   sim::ScriptController controller(std::move(script));
-  const sim::RolloutResult result = sim::Rollout(world, controller);
+  sim::RolloutOptions options;
+  options.success_after_finish = true;  // record the script to its end (release, retract)
+  const sim::RolloutResult result = sim::Rollout(world, controller, options);
 
   const double seconds = result.steps / model->physics().control_hz();
   if (result.outcome != sim::Outcome::kSuccess && !args.keep_failed) {

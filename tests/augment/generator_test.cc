@@ -120,7 +120,9 @@ TEST_F(GeneratorTest, EveryKeptEpisodeReplaysToSuccessFromItsStoredStateAndPertu
       EXPECT_EQ(0, std::memcmp(s0.data(), ep.states.row(0).data(), sizeof(double) * s0.size()))
           << task << " demo_" << d << ": the stored first state is not the scene's";
       sim::ReplayController replay(ep.actions);
-      const sim::RolloutResult r = sim::Rollout(world, replay);
+      sim::RolloutOptions options;
+      options.success_after_finish = true;  // as dreams are judged: after the retract
+      const sim::RolloutResult r = sim::Rollout(world, replay, options);
       EXPECT_EQ(r.outcome, sim::Outcome::kSuccess) << task << " demo_" << d;
       EXPECT_EQ(r.steps, ep.num_samples());
     }
