@@ -27,6 +27,7 @@
 #include <torch/torch.h>
 
 #include "policy/policy_error.h"
+#include "robot/gripper_latch.h"
 
 namespace dreamforge::policy {
 
@@ -69,27 +70,8 @@ std::string ToString(GripperMode mode);
 // "raw" | "sign" | "sample" | "latch"
 GripperMode ParseGripperMode(const std::string& name);
 
-// The latch as a step function, shared by policy/ and the exporters' documentation:
-// state (+1 closed, -1 open) and steps since its last switch; Reset() opens.
-struct GripperLatch {
-  float state = -1.0f;
-  int since = 1 << 30;
-  void Reset() {
-    state = -1.0f;
-    since = 1 << 30;
-  }
-  // value: the predicted gripper column in [-1, 1]; returns the command (+1 or -1).
-  float Step(float value, double switch_prob, int hold) {
-    const float p_closed = 0.5f * (value + 1.0f);
-    const float p_other = state > 0.0f ? 1.0f - p_closed : p_closed;
-    if (since >= hold && p_other > switch_prob) {
-      state = -state;
-      since = 0;
-    }
-    if (since < (1 << 30)) ++since;
-    return state;
-  }
-};
+// The latch's step function (robot/gripper_latch.h, shared with the edge runtime).
+using robot::GripperLatch;
 
 struct ModelConfig {
   PolicyType type = PolicyType::kMlp;

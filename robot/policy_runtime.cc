@@ -145,8 +145,7 @@ void PolicyRunner::Reset(std::uint64_t seed) {
   have_chunk_ = false;
   next_ = 0;
   planned_last_step_ = false;
-  latch_state_ = -1.0f;
-  latch_since_ = kLatchNever;
+  latch_.Reset();
 }
 
 RunnerStatus PolicyRunner::Act(const float* raw_obs, Vector7f* action) {
@@ -189,14 +188,7 @@ RunnerStatus PolicyRunner::Act(const float* raw_obs, Vector7f* action) {
   }
   *action = chunk_.row(next_++).transpose();
   if (m.gripper == GripperMode::kLatch) {
-    const float p_closed = 0.5f * ((*action)[kActionDim - 1] + 1.0f);
-    const float p_other = latch_state_ > 0.0f ? 1.0f - p_closed : p_closed;
-    if (latch_since_ >= m.gripper_hold && p_other > m.gripper_switch) {
-      latch_state_ = -latch_state_;
-      latch_since_ = 0;
-    }
-    if (latch_since_ < kLatchNever) ++latch_since_;
-    (*action)[kActionDim - 1] = latch_state_;
+    (*action)[kActionDim - 1] = latch_.Step((*action)[kActionDim - 1], m.gripper_switch, m.gripper_hold);
   }
   return RunnerStatus::kOk;
 }

@@ -35,6 +35,7 @@
 #include <Eigen/Core>
 
 #include "robot/bundle.h"
+#include "robot/gripper_latch.h"
 #include "robot/types.h"
 
 namespace dreamforge::robot {
@@ -119,9 +120,7 @@ class PolicyRunner {
   Eigen::Matrix<float, Eigen::Dynamic, kActionDim, Eigen::RowMajor> chunk_;  // (H x 7)
   int next_ = 0;  // next chunk row to execute
   bool have_chunk_ = false;
-  float latch_state_ = -1.0f;  // latch: +1 closed, -1 open
-  int latch_since_ = kLatchNever;  // latch: executed actions since the last switch
-  static constexpr int kLatchNever = 1 << 30;  // no switch yet (saturates there)
+  GripperLatch latch_;  // the latch mode's state
   bool planned_last_step_ = false;
   std::uint64_t plans_ = 0;
 };
