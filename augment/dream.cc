@@ -14,6 +14,11 @@ namespace {
 
 constexpr double kBridgeSpeed = 0.25;          // m/s
 constexpr double kBridgeRotationSpeed = 1.0;   // rad/s
+// The grasp segment ends once the demo has lifted the object this far (see SegmentSpec).
+constexpr double kGraspLift = 0.05;            // m
+// The largest in-hand offset correction (see SegmentController); a bigger difference means
+// the object is not held as in the demo, and the dream fails on its own.
+constexpr double kMaxHeldCorrection = 0.05;    // m
 
 double YawOf(const Eigen::Isometry3d& p) { return std::atan2(p.linear()(1, 0), p.linear()(0, 0)); }
 
@@ -60,6 +65,7 @@ DreamSource PrepareSource(std::shared_ptr<const sim::SceneModel> model, const st
   const auto frames = task.subtask_frames();
   auto frame_key = [&](const std::string& f) { return f == "object" ? task.objects()[0].name : f; };
   for (size_t k = 0; k < signals.size(); ++k) specs.push_back({signals[k], frame_key(frames[k])});
+  specs.front().end_lift = kGraspLift;  // the first subtask picks the object up
   specs.push_back({"", frame_key(frames.back())});  // the rest of the demo (release, retract)
   DreamSource source;
   try {
@@ -67,11 +73,30 @@ DreamSource PrepareSource(std::shared_ptr<const sim::SceneModel> model, const st
   } catch (const AugmentError& e) {
     throw AugmentError(demo_path + ": /data/demo_0/" + e.what());
   }
+  // Where the demo held the grasped object (the first segment's frame) when each later
+  // segment that starts with the gripper closed began.
+  const datasets::MatrixRXd& held = demo.object_poses.at(source.segments.front().frame);
+  for (size_t k = 1; k < source.segments.size(); ++k) {
+    Segment& seg = source.segments[k];
+    if (seg.gripper.empty() || seg.gripper.front() <= 0.0f) continue;
+    const Eigen::Vector3d offset =
+        PoseRow(held, seg.begin).translation() - PoseRow(demo.eef_pose, seg.begin).translation();
+    seg.holds_object = true;
+    seg.held_offset = seg.frame_pose.linear().transpose() * offset;
+  }
   source.model = std::move(model);
   source.spec = std::move(spec);
   source.demo_hash = HashFile(demo_path);
   source.seed = seed;
   return source;
+}
+
+int SegmentController::ObjectIndex(const sim::World& world, const std::string& name) {
+  const sim::Task& task = world.model().task();
+  for (int i = 0; i < world.num_objects(); ++i) {
+    if (task.objects()[i].name == name) return i;
+  }
+  return 0;
 }
 
 Eigen::Isometry3d SegmentController::FrameNow(const sim::World& world, const Segment& seg) const {
@@ -82,11 +107,7 @@ Eigen::Isometry3d SegmentController::FrameNow(const sim::World& world, const Seg
     now = task.TargetFrame(world);
     symmetry = task.target_yaw_symmetry();
   } else {
-    int object = -1;
-    for (int i = 0; i < world.num_objects(); ++i) {
-      if (task.objects()[i].name == seg.frame) object = i;
-    }
-    if (object < 0) object = 0;
+    const int object = ObjectIndex(world, seg.frame);
     now = world.ObjectPose(object);
     symmetry = task.objects()[object].YawSymmetry();
   }
@@ -98,6 +119,8 @@ Eigen::Isometry3d SegmentController::FrameNow(const sim::World& world, const Seg
 
 void SegmentController::Reset(const sim::World& world) {
   segment_ = 0;
+  held_correction_.setZero();
+  corrected_ = false;
   gripper_ = -1.0;
   desired_ = world.ToolPose();
   StartSegment(world);
@@ -107,7 +130,22 @@ void SegmentController::StartSegment(const sim::World& world) {
   step_ = 0;
   if (segment_ >= source_.segments.size()) return;
   const Segment& seg = source_.segments[segment_];
-  path_ = TransformSegment(seg, FrameNow(world, seg));
+  const Eigen::Isometry3d frame = FrameNow(world, seg);
+  path_ = TransformSegment(seg, frame);
+  if (seg.holds_object && !corrected_) {
+    // The object sits in the hand where this grasp put it, not where the demo's did: move
+    // the end effector by the difference, so that the object (not the hand) follows the
+    // demo's path around the frame. Measured once, when the first such segment starts (the
+    // object just lifted), and kept to the end, release and retract included.
+    const int object = ObjectIndex(world, source_.segments.front().frame);
+    const Eigen::Vector3d now = world.ObjectPose(object).translation() - world.ToolPose().translation();
+    held_correction_ = frame.linear() * seg.held_offset - now;
+    if (held_correction_.norm() > kMaxHeldCorrection) {
+      held_correction_ *= kMaxHeldCorrection / held_correction_.norm();
+    }
+    corrected_ = true;
+  }
+  for (Eigen::Isometry3d& p : path_) p.translation() += held_correction_;
   bridge_start_ = desired_;
   const double dist = (path_.front().translation() - desired_.translation()).norm();
   const double angle =

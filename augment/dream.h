@@ -40,7 +40,10 @@ inline uint64_t DreamKey(uint64_t i, uint64_t j) { return (i << 20) | j; }
 
 // Follows the source segments around the live object frames (MimicGen-style): at the start
 // of each segment the reference frame is read from the world, the segment is mapped into
-// it, and a bridge interpolates from the current pose to its first pose.
+// it, and a bridge interpolates from the current pose to its first pose. Unlike MimicGen,
+// segments carried out with the object in hand are shifted by the difference between the
+// demo's in-hand offset and the one this grasp produced, so the object, not the hand,
+// lands where the demo put it.
 class SegmentController : public sim::Controller {
  public:
   explicit SegmentController(const DreamSource& source) : source_(source) {}
@@ -52,6 +55,8 @@ class SegmentController : public sim::Controller {
  private:
   void StartSegment(const sim::World& world);
   Eigen::Isometry3d FrameNow(const sim::World& world, const Segment& seg) const;
+  // Index of the task object `name` (0 if none has that name).
+  static int ObjectIndex(const sim::World& world, const std::string& name);
 
   const DreamSource& source_;
   size_t segment_ = 0;
@@ -61,6 +66,8 @@ class SegmentController : public sim::Controller {
   std::vector<Eigen::Isometry3d> path_;  // the current segment's poses, world frame
   Eigen::Isometry3d desired_ = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d bridge_start_ = Eigen::Isometry3d::Identity();
+  Eigen::Vector3d held_correction_ = Eigen::Vector3d::Zero();  // added to in-hand segments
+  bool corrected_ = false;  // held_correction_ measured
 };
 
 struct DreamResult {

@@ -36,7 +36,19 @@ std::vector<Segment> SegmentDemo(const datasets::Episode& demo,
     if (first == it->second.end()) {
       throw AugmentError("datagen_info/subtask_term_signals/" + specs[k].signal + ": never becomes 1");
     }
-    const int end = static_cast<int>(first - it->second.begin()) + 1;
+    int end = static_cast<int>(first - it->second.begin()) + 1;
+    if (specs[k].end_lift > 0.0) {
+      auto lifted = demo.object_poses.find(specs[k].frame);
+      if (lifted == demo.object_poses.end() || lifted->second.rows() != n) {
+        throw AugmentError("datagen_info/object_poses/" + specs[k].frame + ": missing");
+      }
+      const double z0 = PoseRow(lifted->second, end - 1).translation().z();
+      while (end < n && PoseRow(lifted->second, end - 1).translation().z() < z0 + specs[k].end_lift) ++end;
+      if (end >= n) {
+        throw AugmentError("datagen_info/object_poses/" + specs[k].frame + ": never rises " +
+                           std::to_string(specs[k].end_lift) + " m after " + specs[k].signal);
+      }
+    }
     if (!ends.empty() && end <= ends.back()) {
       throw AugmentError("datagen_info/subtask_term_signals/" + specs[k].signal +
                          ": ends before the previous subtask");

@@ -21,6 +21,11 @@ class AugmentError : public std::runtime_error {
 struct SegmentSpec {
   std::string signal;  // datagen_info/subtask_term_signals/<signal> ends the segment
   std::string frame;   // datagen_info/object_poses/<frame> is the frame it acts in
+  // > 0: the segment runs on past the signal until its frame object has risen this far (m)
+  // above its height at the signal. A grasp segment then ends with the object in the air,
+  // so the bridge to the next segment carries it rather than dragging it over the table
+  // (MimicGen shifts its grasp boundaries past the grasp for the same reason).
+  double end_lift = 0.0;
 };
 
 struct Segment {
@@ -30,6 +35,10 @@ struct Segment {
   Eigen::Isometry3d frame_pose = Eigen::Isometry3d::Identity();  // frame at `begin`, world
   std::vector<Eigen::Isometry3d> eef_in_frame;  // (end - begin) poses, in frame_pose
   std::vector<float> gripper;                   // (end - begin) gripper commands
+  // Segments that start with the grasped object in hand: where the demo held it, the
+  // object's position minus the end effector's at `begin`, in frame_pose's axes.
+  bool holds_object = false;
+  Eigen::Vector3d held_offset = Eigen::Vector3d::Zero();
 };
 
 // Splits a demo at the first step where each signal becomes 1 (that step closes the

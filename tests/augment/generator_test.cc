@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -144,6 +145,70 @@ TEST_F(GeneratorTest, AHopelessSpecStopsWithAClearMessage) {
     EXPECT_THAT(e.what(), HasSubstr("spec looks too hard"));
   }
   EXPECT_FALSE(fs::exists(dir_ / "x.hdf5"));
+}
+
+// Object position (x, y, z) of each step of dream 0, and its gripper commands.
+struct Track {
+  std::vector<Eigen::Vector3d> object;
+  std::vector<float> gripper;
+  Eigen::Vector2d target;
+};
+// Runs the first scene of dream 0 to the end of its segments, kept or not.
+Track DreamTrack(const DreamSource& source) {
+  const sim::SceneParams params = SampleScene(*source.model, source.spec, source.seed, DreamKey(0, 0));
+  sim::World world(source.model, params);
+  SegmentController controller(source);
+  sim::RolloutOptions options;
+  options.max_steps = RolloutBudget(source);
+  options.success_after_finish = true;
+  const sim::RolloutResult r = sim::Rollout(world, controller, options);
+  EXPECT_TRUE(controller.Finished());
+  Track t;
+  const auto& obj = r.episode.obs.at("object");
+  for (int k = 0; k < r.episode.num_samples(); ++k) {
+    t.object.emplace_back(obj(k, 0), obj(k, 1), obj(k, 2));
+    t.gripper.push_back(r.episode.actions(k, 6));
+  }
+  t.target = Eigen::Vector2d(obj(0, 10), obj(0, 11));
+  return t;
+}
+
+TEST_F(GeneratorTest, DreamsLiftTheGraspedObjectBeforeMovingItSideways) {
+  const DreamSource source = Source("bottle_place");
+  // The grasp segment runs on past the close command (the hold, then the first 5 cm of
+  // the lift): more than 10 of its steps command the gripper closed.
+  const auto& g = source.segments[0].gripper;
+  EXPECT_GT(std::count(g.begin(), g.end(), 1.0f), 10);
+  ASSERT_TRUE(source.segments[1].holds_object);
+  EXPECT_FALSE(source.segments[0].holds_object);
+  for (uint64_t i = 0; i < 3; ++i) {
+    DreamSource s = source;
+    s.seed = 10 + i;
+    const Track t = DreamTrack(s);
+    // From the close command until the bottle is 1 cm up, it stays where it stood: the
+    // bridge to the carry starts in the air (a bridge on the table dragged it 2-12 cm).
+    const size_t close = std::find_if(t.gripper.begin(), t.gripper.end(), [](float g) { return g > 0; }) -
+                         t.gripper.begin();
+    ASSERT_LT(close, t.object.size());
+    for (size_t k = close; k < t.object.size() && t.object[k].z() < t.object[0].z() + 0.01; ++k) {
+      EXPECT_LT((t.object[k] - t.object[close]).head<2>().norm(), 0.01) << "seed " << s.seed << " step " << k;
+    }
+  }
+}
+
+TEST_F(GeneratorTest, InHandSegmentsMoveTheObjectNotTheHandToTheDemosPlace) {
+  const DreamSource source = Source("bottle_place");
+  const Track base = DreamTrack(source);
+  // Pretend the demo held the bottle 2 cm further along the target frame's x axis: the
+  // dream must then set the bottle down 2 cm further along that axis.
+  DreamSource shifted = source;
+  for (size_t k = 1; k < shifted.segments.size(); ++k) {
+    if (shifted.segments[k].holds_object) shifted.segments[k].held_offset += Eigen::Vector3d(0.02, 0, 0);
+  }
+  const Track moved = DreamTrack(shifted);
+  const Eigen::Vector2d expected = (source.segments[1].frame_pose.linear() * Eigen::Vector3d(0.02, 0, 0)).head<2>();
+  const Eigen::Vector2d got = (moved.object.back() - base.object.back()).head<2>();
+  EXPECT_LT((got - expected).norm(), 0.006) << "moved by " << got.transpose();
 }
 
 TEST(GridOccupancyTest, CountsCells) {

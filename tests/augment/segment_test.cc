@@ -1,5 +1,7 @@
 #include "augment/segment.h"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -103,6 +105,33 @@ TEST(SegmentTest, MissingOrDisorderedSignalsAreNamed) {
     FAIL();
   } catch (const AugmentError& e) {
     EXPECT_THAT(e.what(), HasSubstr("object_poses/target: missing"));
+  }
+}
+
+TEST(SegmentTest, EndLiftRunsTheSegmentOnUntilTheObjectIsUp) {
+  datasets::Episode demo = Demo();
+  // The bottle leaves the table at step 5 and rises 2 cm a step.
+  for (int t = 0; t < demo.num_samples(); ++t) {
+    Eigen::Isometry3d b = Planar(0.5, -0.15, 0.3);
+    b.translation().z() = 0.08 + 0.02 * std::max(0, t - 4);
+    SetRow(&demo.object_poses["bottle"], t, b);
+  }
+  std::vector<SegmentSpec> specs = kSpecs;
+  specs[0].end_lift = 0.03;
+  const auto segs = SegmentDemo(demo, specs);
+  ASSERT_EQ(segs.size(), 3u);
+  // Signal at step 3; 3 cm above the step-3 height first at step 6 (4 cm).
+  EXPECT_EQ(segs[0].end, 7);
+  EXPECT_EQ(segs[1].begin, 7);
+  EXPECT_EQ(segs[1].end, 8);
+  EXPECT_EQ(segs[0].eef_in_frame.size(), 7u);
+
+  specs[0].end_lift = 1.0;  // never that high
+  try {
+    SegmentDemo(demo, specs);
+    FAIL();
+  } catch (const AugmentError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("object_poses/bottle: never rises"));
   }
 }
 
