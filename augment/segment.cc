@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace dreamforge::augment {
 
@@ -18,6 +19,19 @@ Eigen::Isometry3d Planarize(const Eigen::Isometry3d& pose) {
   p.translation() = pose.translation();
   return p;
 }
+
+namespace {
+
+// datagen_info/object_poses/<frame>, one pose per step; throws AugmentError naming it.
+const datasets::MatrixRXd& FramePoses(const datasets::Episode& demo, const std::string& frame) {
+  const auto it = demo.object_poses.find(frame);
+  if (it == demo.object_poses.end() || it->second.rows() != demo.num_samples()) {
+    throw AugmentError("datagen_info/object_poses/" + frame + ": missing");
+  }
+  return it->second;
+}
+
+}  // namespace
 
 std::vector<Segment> SegmentDemo(const datasets::Episode& demo,
                                  const std::vector<SegmentSpec>& specs, bool planar_frames) {
@@ -38,15 +52,14 @@ std::vector<Segment> SegmentDemo(const datasets::Episode& demo,
     }
     int end = static_cast<int>(first - it->second.begin()) + 1;
     if (specs[k].end_lift > 0.0) {
-      auto lifted = demo.object_poses.find(specs[k].frame);
-      if (lifted == demo.object_poses.end() || lifted->second.rows() != n) {
-        throw AugmentError("datagen_info/object_poses/" + specs[k].frame + ": missing");
-      }
-      const double z0 = PoseRow(lifted->second, end - 1).translation().z();
-      while (end < n && PoseRow(lifted->second, end - 1).translation().z() < z0 + specs[k].end_lift) ++end;
+      const datasets::MatrixRXd& poses = FramePoses(demo, specs[k].frame);
+      const double z0 = PoseRow(poses, end - 1).translation().z();
+      while (end < n && PoseRow(poses, end - 1).translation().z() < z0 + specs[k].end_lift) ++end;
       if (end >= n) {
-        throw AugmentError("datagen_info/object_poses/" + specs[k].frame + ": never rises " +
-                           std::to_string(specs[k].end_lift) + " m after " + specs[k].signal);
+        char lift[32];
+        std::snprintf(lift, sizeof lift, "%g", specs[k].end_lift);
+        throw AugmentError("datagen_info/object_poses/" + specs[k].frame + ": never rises " + lift +
+                           " m after " + specs[k].signal + " (before the last step)");
       }
     }
     if (!ends.empty() && end <= ends.back()) {
@@ -63,15 +76,12 @@ std::vector<Segment> SegmentDemo(const datasets::Episode& demo,
   std::vector<Segment> segments;
   int begin = 0;
   for (size_t k = 0; k < specs.size(); ++k) {
-    auto frame = demo.object_poses.find(specs[k].frame);
-    if (frame == demo.object_poses.end() || frame->second.rows() != n) {
-      throw AugmentError("datagen_info/object_poses/" + specs[k].frame + ": missing");
-    }
+    const datasets::MatrixRXd& frame = FramePoses(demo, specs[k].frame);
     Segment s;
     s.begin = begin;
     s.end = ends[k];
     s.frame = specs[k].frame;
-    s.frame_pose = PoseRow(frame->second, begin);
+    s.frame_pose = PoseRow(frame, begin);
     if (planar_frames) s.frame_pose = Planarize(s.frame_pose);
     const Eigen::Isometry3d inv = s.frame_pose.inverse();
     for (int t = s.begin; t < s.end; ++t) {

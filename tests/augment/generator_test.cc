@@ -151,7 +151,6 @@ TEST_F(GeneratorTest, AHopelessSpecStopsWithAClearMessage) {
 struct Track {
   std::vector<Eigen::Vector3d> object;
   std::vector<float> gripper;
-  Eigen::Vector2d target;
 };
 // Runs the first scene of dream 0 to the end of its segments, kept or not.
 Track DreamTrack(const DreamSource& source) {
@@ -169,7 +168,6 @@ Track DreamTrack(const DreamSource& source) {
     t.object.emplace_back(obj(k, 0), obj(k, 1), obj(k, 2));
     t.gripper.push_back(r.episode.actions(k, 6));
   }
-  t.target = Eigen::Vector2d(obj(0, 10), obj(0, 11));
   return t;
 }
 
