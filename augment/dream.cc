@@ -181,7 +181,7 @@ sim::Action SegmentController::Act(const sim::World& world, const sim::Observati
   return sim::TrackingAction(world, desired_, previous, gripper_);
 }
 
-std::string FailureReason(const sim::RolloutResult& r, bool lifted) {
+std::string FailureReason(const sim::RolloutResult& r) {
   switch (r.outcome) {
     case sim::Outcome::kUnstable: return "unstable";
     case sim::Outcome::kDropped: return "dropped";
@@ -189,7 +189,7 @@ std::string FailureReason(const sim::RolloutResult& r, bool lifted) {
     default: break;
   }
   if (r.steps > 0 && r.ik_misses > r.steps / 10) return "ik_failure";
-  if (!lifted) return "grasp_failed";
+  if (!r.lifted) return "grasp_failed";
   if (!r.final_status.placed) return "slip_or_drop";
   return "timeout";
 }
@@ -223,7 +223,7 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
     if (r.outcome == sim::Outcome::kSuccess) {
       result.kept = true;
       result.episode = std::move(r.episode);
-      result.episode.seed = key;
+      result.episode.scene_key = key;
       result.episode.source_demo = source.demo_hash;
       nlohmann::json p = sim::ToJson(params);
       p["dream_index"] = i;
@@ -233,13 +233,7 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
       finish();
       return result;
     }
-    // Lifted: the object's centre rose 3 cm above where it started (state column 20 = z).
-    bool lifted = false;
-    const auto& states = r.episode.states;
-    for (Eigen::Index t = 0; t < states.rows(); ++t) {
-      if (states(t, 20) > states(0, 20) + 0.03) lifted = true;
-    }
-    ++result.failures[FailureReason(r, lifted)];
+    ++result.failures[FailureReason(r)];
   }
   finish();
   return result;

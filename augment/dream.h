@@ -80,9 +80,9 @@ struct DreamResult {
   double total_seconds = 0;              // time in MakeDream, all attempts
 };
 
-// Why a failed rollout failed: unstable, ik_failure, dropped, grasp_failed, slip_or_drop,
-// timeout.
-std::string FailureReason(const sim::RolloutResult& r, bool lifted);
+// Why a failed rollout failed: unstable, ik_failure, dropped, grasp_failed (never lifted,
+// RolloutResult::lifted), slip_or_drop (lifted but not placed), timeout.
+std::string FailureReason(const sim::RolloutResult& r);
 
 // Control steps a dream may take: the task's budget, or 1.5x the demo plus 100 steps for
 // the bridges when the demo is long.

@@ -1,7 +1,6 @@
 #include "augment/generator.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -194,6 +193,126 @@ int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::strin
   return static_cast<int64_t>(items.size());
 }
 
+namespace {
+
+// Workers make the dreams of `work` (dream indices) in any order; Take hands them out in
+// order. A window bounds how far the workers may run ahead of Take, so memory stays flat
+// however many dreams are asked for. The destructor stops and joins the workers.
+class DreamPool {
+ public:
+  DreamPool(const DreamSource& source, const std::vector<int64_t>& work, int workers, int max_attempts)
+      : source_(source), work_(work), max_attempts_(max_attempts), window_(static_cast<size_t>(workers) * 4 + 4) {
+    for (int w = 0; w < workers && !work_.empty(); ++w) threads_.emplace_back([this] { Work(); });
+  }
+  DreamPool(const DreamPool&) = delete;
+  DreamPool& operator=(const DreamPool&) = delete;
+  ~DreamPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      abort_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // The result for work[pos]; positions must be taken in order. Rethrows a worker's error.
+  DreamResult Take(size_t pos) {
+    DreamResult r;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return abort_ || done_.count(pos); });
+      if (!done_.count(pos)) {
+        if (error_) std::rethrow_exception(error_);
+        throw AugmentError("dream generation stopped");
+      }
+      r = std::move(done_.at(pos));
+      done_.erase(pos);
+      next_write_ = pos + 1;
+    }
+    cv_.notify_all();
+    return r;
+  }
+
+ private:
+  void Work() {
+    while (true) {
+      size_t pos;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return abort_ || next_take_ < next_write_ + window_; });
+        if (abort_) return;
+        pos = next_take_++;
+      }
+      if (pos >= work_.size()) return;
+      DreamResult r;
+      try {
+        r = MakeDream(source_, static_cast<uint64_t>(work_[pos]), max_attempts_);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+        abort_ = true;
+        cv_.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.emplace(pos, std::move(r));
+      cv_.notify_all();
+    }
+  }
+
+  const DreamSource& source_;
+  const std::vector<int64_t>& work_;
+  const int max_attempts_;
+  const size_t window_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<size_t, DreamResult> done_;  // position in work_ -> result
+  size_t next_write_ = 0;
+  size_t next_take_ = 0;
+  bool abort_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
+};
+
+// The per-chunk statistics file beside each part ("<chunk>.hdf5.json").
+nlohmann::json EmptyChunkStats() {
+  return {{"attempts", 0}, {"kept", 0}, {"physics_steps", 0.0},
+          {"failures", nlohmann::json::object()}, {"object_xy", nlohmann::json::array()}};
+}
+
+void AddChunkStats(const nlohmann::json& s, GeneratorSummary* summary) {
+  summary->attempts += s["attempts"].get<int64_t>();
+  summary->kept += s["kept"].get<int64_t>();
+  summary->physics_steps += s["physics_steps"].get<double>();
+  for (const auto& [k, v] : s["failures"].items()) summary->failures[k] += v.get<int64_t>();
+  for (const auto& p : s["object_xy"]) summary->object_xy.emplace_back(p[0], p[1]);
+}
+
+void AddDreamStats(const DreamResult& r, nlohmann::json* stats) {
+  nlohmann::json& s = *stats;
+  s["attempts"] = s["attempts"].get<int64_t>() + r.attempts;
+  s["kept"] = s["kept"].get<int64_t>() + 1;
+  s["physics_steps"] = s["physics_steps"].get<double>() + r.physics_steps;
+  for (const auto& [reason, n] : r.failures) s["failures"][reason] = s["failures"].value(reason, 0) + n;
+  const auto& start = r.episode.perturbation["object_start"][0];
+  s["object_xy"].push_back({start[0], start[1]});
+}
+
+// OUT.parts/run.json: created for a new run; for an existing one it must describe this run.
+void OpenParts(const fs::path& parts, const nlohmann::json& run) {
+  if (fs::exists(parts / "run.json")) {
+    if (ReadJson(parts / "run.json") != run) {
+      throw AugmentError(parts.string() + ": left by a different run (demo, spec, seed, count, "
+                         "shard or chunk differ); remove it or choose another --out");
+    }
+  } else {
+    fs::create_directories(parts);
+    WriteJsonAtomically(parts / "run.json", run);
+  }
+}
+
+}  // namespace
+
 GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& out,
                                 const GeneratorOptions& opt) {
   if (opt.count < 1 || opt.workers < 1 || opt.shards < 1 || opt.shard < 0 ||
@@ -208,120 +327,43 @@ GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& ou
   if (indices.empty()) throw AugmentError("shard " + std::to_string(opt.shard) + "/" +
                                           std::to_string(opt.shards) + " holds no dream");
   const fs::path parts = out + ".parts";
-  nlohmann::json run = DreamEnvArgs(source, opt);
-  run["dreamforge"]["shard"] = {opt.shard, opt.shards};
-  run["chunk"] = opt.chunk;
-  if (fs::exists(parts / "run.json")) {
-    if (ReadJson(parts / "run.json") != run) {
-      throw AugmentError(parts.string() + ": left by a different run (demo, spec, seed, count, "
-                         "shard or chunk differ); remove it or choose another --out");
-    }
-  } else {
-    fs::create_directories(parts);
-    WriteJsonAtomically(parts / "run.json", run);
-  }
   nlohmann::json chunk_env = DreamEnvArgs(source, opt);
   chunk_env["dreamforge"]["shard"] = {opt.shard, opt.shards};
+  nlohmann::json run = chunk_env;
+  run["chunk"] = opt.chunk;
+  OpenParts(parts, run);
 
+  // Chunk c holds the shard's dreams [c * chunk, (c + 1) * chunk); finished chunks of an
+  // earlier run are kept, the others (re)made.
   const int num_chunks = static_cast<int>((indices.size() + opt.chunk - 1) / opt.chunk);
-  auto add_stats = [&summary](const nlohmann::json& s) {
-    summary.attempts += s["attempts"].get<int64_t>();
-    summary.kept += s["kept"].get<int64_t>();
-    summary.physics_steps += s["physics_steps"].get<double>();
-    for (const auto& [k, v] : s["failures"].items()) summary.failures[k] += v.get<int64_t>();
-    for (const auto& p : s["object_xy"]) summary.object_xy.emplace_back(p[0], p[1]);
-  };
+  const auto chunk_begin = [&](int c) { return static_cast<size_t>(c) * opt.chunk; };
+  const auto chunk_end = [&](int c) { return std::min(indices.size(), static_cast<size_t>(c + 1) * opt.chunk); };
   std::vector<int> pending;
   for (int c = 0; c < num_chunks; ++c) {
     const fs::path h5 = ChunkPath(parts, c), stats = h5.string() + ".json";
     if (fs::exists(h5) && fs::exists(stats)) {
-      add_stats(ReadJson(stats));
+      AddChunkStats(ReadJson(stats), &summary);
       ++summary.resumed_chunks;
     } else {
       pending.push_back(c);
     }
   }
-  // The dreams still to make, in order.
-  std::vector<int64_t> work;
+  std::vector<int64_t> work;  // the dreams still to make, in order
   for (int c : pending) {
-    for (size_t k = static_cast<size_t>(c) * opt.chunk;
-         k < std::min(indices.size(), static_cast<size_t>(c + 1) * opt.chunk); ++k) {
-      work.push_back(indices[k]);
-    }
+    for (size_t k = chunk_begin(c); k < chunk_end(c); ++k) work.push_back(indices[k]);
   }
 
-  // Workers make dreams; this thread writes them in order. A window bounds how far the
-  // workers may run ahead, so memory stays flat however many dreams are asked for.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<size_t, DreamResult> done;  // position in `work` -> result
-  size_t next_write = 0;
-  std::atomic<size_t> next_take{0};
-  std::atomic<bool> abort{false};
-  std::exception_ptr worker_error;
-  const size_t window = static_cast<size_t>(opt.workers) * 4 + 4;
-  auto worker = [&]() {
-    while (!abort) {
-      size_t pos;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return abort || next_take.load() < next_write + window; });
-        if (abort) return;
-        pos = next_take++;
-      }
-      if (pos >= work.size()) return;
-      DreamResult r;
-      try {
-        r = MakeDream(source, static_cast<uint64_t>(work[pos]), opt.max_attempts);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!worker_error) worker_error = std::current_exception();
-        abort = true;
-        cv.notify_all();
-        return;
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      done.emplace(pos, std::move(r));
-      cv.notify_all();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 0; w < opt.workers && !work.empty(); ++w) threads.emplace_back(worker);
-  auto stop_workers = [&]() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      abort = true;
-    }
-    cv.notify_all();
-    for (auto& t : threads) t.join();
-    threads.clear();
-  };
-
-  try {
+  {
+    DreamPool pool(source, work, opt.workers, opt.max_attempts);
     size_t pos = 0;
     const int64_t total = static_cast<int64_t>(indices.size());
     for (int c : pending) {
-      const size_t n_in_chunk =
-          std::min(indices.size(), static_cast<size_t>(c + 1) * opt.chunk) - static_cast<size_t>(c) * opt.chunk;
-      nlohmann::json stats = {{"attempts", 0}, {"kept", 0}, {"physics_steps", 0.0},
-                              {"failures", nlohmann::json::object()}, {"object_xy", nlohmann::json::array()}};
+      nlohmann::json stats = EmptyChunkStats();
       const fs::path h5 = ChunkPath(parts, c);
       datasets::EpisodeWriter writer(h5, chunk_env);
       std::vector<std::string> train, valid;
-      for (size_t k = 0; k < n_in_chunk; ++k, ++pos) {
-        DreamResult r;
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv.wait(lock, [&] { return abort || done.count(pos); });
-          if (!done.count(pos)) {
-            if (worker_error) std::rethrow_exception(worker_error);
-            throw AugmentError("dream generation stopped");
-          }
-          r = std::move(done.at(pos));
-          done.erase(pos);
-          next_write = pos + 1;
-        }
-        cv.notify_all();
+      for (size_t k = chunk_begin(c); k < chunk_end(c); ++k, ++pos) {
+        const DreamResult r = pool.Take(pos);
         if (!r.kept) {
           throw AugmentError("dream " + std::to_string(work[pos]) + " failed all " +
                              std::to_string(r.attempts) + " attempts (" + FailureText(r.failures) +
@@ -329,14 +371,7 @@ GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& ou
         }
         summary.physics_seconds += r.physics_seconds;
         summary.dream_seconds += r.total_seconds;
-        stats["attempts"] = stats["attempts"].get<int64_t>() + r.attempts;
-        stats["kept"] = stats["kept"].get<int64_t>() + 1;
-        stats["physics_steps"] = stats["physics_steps"].get<double>() + r.physics_steps;
-        for (const auto& [reason, n] : r.failures) {
-          stats["failures"][reason] = stats["failures"].value(reason, 0) + n;
-        }
-        const auto& start = r.episode.perturbation["object_start"][0];
-        stats["object_xy"].push_back({start[0], start[1]});
+        AddDreamStats(r, &stats);
         const std::string name = writer.Append(r.episode);
         (IsValid(work[pos]) ? valid : train).push_back(name);
         if (opt.on_progress) {
@@ -346,13 +381,9 @@ GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& ou
       }
       WriteJsonAtomically(h5.string() + ".json", stats);
       writer.Close(train, valid);
-      add_stats(stats);
+      AddChunkStats(stats, &summary);
     }
-  } catch (...) {
-    stop_workers();
-    throw;
   }
-  stop_workers();
 
   std::vector<std::string> chunk_files;
   for (int c = 0; c < num_chunks; ++c) chunk_files.push_back(ChunkPath(parts, c).string());

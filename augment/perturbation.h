@@ -25,7 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "augment/segment.h"
+#include "augment/augment_error.h"
 #include "sim/world.h"
 
 namespace dreamforge::augment {

@@ -8,15 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "augment/augment_error.h"
 #include "datasets/episode.h"
 
 namespace dreamforge::augment {
-
-// Bad input to augment/ (a demo without the expected signals or poses, ...).
-class AugmentError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 struct SegmentSpec {
   std::string signal;  // datagen_info/subtask_term_signals/<signal> ends the segment

@@ -30,7 +30,11 @@ struct Episode {
   std::map<std::string, std::vector<int32_t>> subtask_term_signals;  // signal name -> (N)
 
   // Per-demo attributes.
-  uint64_t seed = 0;        // seed of the generator that produced this episode
+  // The scene key: the episode's scene is augment::SampleScene(run seed, scene_key) of the
+  // file's spec and run seed (env_args). Dreams: DreamKey(i, j) = (i << 20) | j for dream
+  // i's attempt j; recorded and imported demos: 0 (the nominal scene). Not a seed: the
+  // HDF5 attr keeps robomimic's name "seed".
+  uint64_t scene_key = 0;
   std::string source_demo;  // content hash of the demo this was made from ("" if recorded)
   nlohmann::json perturbation = nlohmann::json::object();  // sampled perturbation values
   bool success = false;

@@ -86,7 +86,7 @@ Episode ReadDemo(const Ctx& ctx, const H5::Group& data, const std::string& name,
     }
   }
 
-  ep.seed = internal::ReadUintAttr(ctx, g, d, "seed");
+  ep.scene_key = internal::ReadUintAttr(ctx, g, d, "seed");
   ep.source_demo = internal::ReadStringAttr(ctx, g, d, "source_demo");
   const std::string perturbation = internal::ReadStringAttr(ctx, g, d, "perturbation");
   try {

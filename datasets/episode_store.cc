@@ -114,7 +114,7 @@ void WriteDemo(const H5::Group& data, const std::string& name, const Episode& ep
   for (const auto& [obj, m] : ep.object_poses) WriteArray(objects, obj, m.data(), {n, 4, 4});
   H5::Group signals = internal::CreateGroup(info, "subtask_term_signals");
   for (const auto& [sig, v] : ep.subtask_term_signals) WriteArray(signals, sig, v.data(), {n});
-  internal::WriteScalarAttr<uint64_t>(g, "seed", ep.seed);
+  internal::WriteScalarAttr<uint64_t>(g, "seed", ep.scene_key);
   internal::WriteStringAttr(g, "source_demo", ep.source_demo);
   internal::WriteStringAttr(g, "perturbation", perturbation);
   internal::WriteScalarAttr<uint8_t>(g, "success", ep.success ? 1 : 0);

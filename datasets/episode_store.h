@@ -3,7 +3,8 @@
 // Layout (readable by robomimic and h5py unchanged):
 //   /data                          attrs: total (int64, sum of num_samples),
 //                                         env_args (string, JSON)
-//   /data/demo_<k>                 attrs: num_samples (int64), seed (uint64),
+//   /data/demo_<k>                 attrs: num_samples (int64), seed (uint64: the scene key,
+//                                         Episode::scene_key, not a seed),
 //                                         source_demo (string), perturbation (string, JSON),
 //                                         success (uint8, 0 or 1)
 //     actions (N,7) f32, rewards (N,) f32, dones (N,) u8, states (N,S) f64
@@ -34,14 +35,15 @@
 #include <nlohmann/json.hpp>
 
 #include "datasets/episode.h"
+#include "robot/error.h"
 
 namespace dreamforge::datasets {
 
 // Bad or unreadable episode data. The message names the file and the HDF5 path, e.g.
 // "demo.hdf5: /data/demo_3/actions: expected shape (N,7), got (120,6)".
-class DatasetError : public std::runtime_error {
+class DatasetError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // Streams episodes into `<path>.tmp`; Close() publishes it under `path` by an atomic

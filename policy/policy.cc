@@ -1,5 +1,6 @@
 #include "policy/policy.h"
 
+#include <algorithm>
 #include <fstream>
 
 namespace dreamforge::policy {
@@ -23,7 +24,7 @@ std::shared_ptr<Policy> Describe(const nlohmann::json& run, const std::string& w
   for (const char* field : {"model", "normalization", "env_args", "task"}) {
     if (!run.contains(field)) throw PolicyError(where + ": " + field + ": missing");
   }
-  p->model = ModelConfig::FromJson(run.at("model"), where);
+  p->model = ModelFromRunJson(run.at("model"), where);
   try {
     p->normalizer = Normalizer::FromJson(run.at("normalization"));
   } catch (const std::invalid_argument& e) {
@@ -81,50 +82,70 @@ std::shared_ptr<const Policy> Policy::FromNet(const nlohmann::json& run, const N
   return p;
 }
 
-PolicyRunner::PolicyRunner(std::shared_ptr<const Policy> policy, uint64_t noise_seed)
-    : policy_(std::move(policy)),
-      net_(std::dynamic_pointer_cast<NetImpl>(policy_->net->clone())),
-      rng_(noise_seed) {
+TorchPredictor::TorchPredictor(const Policy& policy)
+    : net_(std::dynamic_pointer_cast<NetImpl>(policy.net->clone(torch::kCPU))),
+      obs_dim_(policy.model.obs_dim),
+      chunk_(policy.model.OutputDim()) {
   net_->eval();
 }
 
-void PolicyRunner::Reset(uint64_t noise_seed) {
-  rng_.seed(noise_seed);
-  next_ = 0;
-  chunk_.resize(0, 0);
-  latch_.Reset();
+void TorchPredictor::Predict(const float* normalized_obs, const float* noise, float* chunk) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor obs =
+      torch::from_blob(const_cast<float*>(normalized_obs), {1, obs_dim_}, torch::kFloat32);
+  const torch::Tensor x0 =
+      noise ? torch::from_blob(const_cast<float*>(noise), {1, chunk_}, torch::kFloat32)
+            : torch::zeros({1, chunk_}, torch::kFloat32);
+  const torch::Tensor out = PolicyPredict(net_, obs, x0).contiguous();
+  std::copy(out.data_ptr<float>(), out.data_ptr<float>() + chunk_, chunk);
 }
 
-Eigen::VectorXf PolicyRunner::Act(const std::map<std::string, Eigen::VectorXf>& obs) {
-  const ModelConfig& m = policy_->model;
-  if (chunk_.rows() == 0 || next_ >= m.execute) {
-    torch::NoGradGuard no_grad;
-    Eigen::VectorXf o = policy_->normalizer.NormalizeObs(obs);
-    const torch::Tensor obs_t = torch::from_blob(o.data(), {1, o.size()}, torch::kFloat32);
-    torch::Tensor noise = torch::zeros({1, m.OutputDim()}, torch::kFloat32);
-    if (m.type == PolicyType::kFlow) {
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      float* n = noise.data_ptr<float>();
-      for (int i = 0; i < m.OutputDim(); ++i) n[i] = normal(rng_);
+std::vector<float> FlatObservation(const Policy& policy, const std::map<std::string, Eigen::VectorXf>& obs) {
+  std::vector<float> flat;
+  flat.reserve(policy.model.obs_dim);
+  for (const std::string& key : policy.normalizer.obs_keys) {
+    const int width = policy.normalizer.obs.at(key).dim();
+    const auto it = obs.find(key);
+    if (it == obs.end()) throw std::invalid_argument("observation: missing obs key '" + key + "'");
+    if (it->second.size() != width) {
+      throw std::invalid_argument("observation: obs key '" + key + "': expected width " + std::to_string(width) +
+                                  ", got " + std::to_string(it->second.size()));
     }
-    const torch::Tensor out = PolicyPredict(net_, obs_t, noise).contiguous();
-    const float* y = out.data_ptr<float>();
-    chunk_.resize(m.horizon, 7);
-    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-    for (int h = 0; h < m.horizon; ++h) {
-      const Eigen::VectorXf a = policy_->normalizer.DenormalizeAction(Eigen::Map<const Eigen::VectorXf>(y + 7 * h, 7));
-      chunk_.row(h) = a.cwiseMax(-1.0f).cwiseMin(1.0f).transpose();
-      if (m.gripper == GripperMode::kSign) {
-        chunk_(h, 6) = chunk_(h, 6) > 0.0f ? 1.0f : -1.0f;
-      } else if (m.gripper == GripperMode::kSample) {
-        chunk_(h, 6) = uniform(rng_) < 0.5f * (chunk_(h, 6) + 1.0f) ? 1.0f : -1.0f;
-      }
-    }
-    next_ = 0;
+    flat.insert(flat.end(), it->second.data(), it->second.data() + width);
   }
-  Eigen::VectorXf action = chunk_.row(next_++).transpose();
-  if (m.gripper == GripperMode::kLatch) action[6] = latch_.Step(action[6], m.gripper_switch, m.gripper_hold);
-  return action;
+  return flat;
+}
+
+robot::Normalization RuntimeNormalization(const Normalizer& n) {
+  const auto vec = [](const Eigen::VectorXd& v) { return std::vector<double>(v.data(), v.data() + v.size()); };
+  const auto stats = [&](const FeatureStats& s) {
+    return robot::FeatureStats{vec(s.mean), vec(s.std), vec(s.min), vec(s.max)};
+  };
+  robot::Normalization out;
+  for (const std::string& key : n.obs_keys) out.obs.push_back(stats(n.obs.at(key)));
+  out.action = stats(n.action);
+  return out;
+}
+
+std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed) {
+  return std::make_unique<robot::PolicyRunner>(policy.model, RuntimeNormalization(policy.normalizer),
+                                               std::make_unique<TorchPredictor>(policy), seed);
+}
+
+ModelConfig ModelFromRunJson(const nlohmann::json& json, const std::string& where) {
+  nlohmann::json j = json;
+  if (j.is_object()) {
+    const ModelConfig defaults;
+    if (!j.contains("gripper_switch")) j["gripper_switch"] = defaults.gripper_switch;
+    if (!j.contains("gripper_hold")) j["gripper_hold"] = defaults.gripper_hold;
+    if (!j.contains("time_features") && j.value("type", "") == "flow") j["time_features"] = kTimeFeatures;
+    if (!j.contains("time_features")) j["time_features"] = 0;
+  }
+  try {
+    return ModelConfig::FromJson(j, where);
+  } catch (const robot::BundleError& e) {
+    throw PolicyError(e.what());
+  }
 }
 
 }  // namespace dreamforge::policy

@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -22,6 +21,7 @@
 
 #include "policy/model.h"
 #include "policy/normalizer.h"
+#include "robot/policy_runner.h"
 
 namespace dreamforge::policy {
 
@@ -30,7 +30,7 @@ struct Policy {
   Normalizer normalizer;  // obs_keys in the order the network reads them
   nlohmann::json env_args;
   std::string task;
-  Net net{nullptr};  // CPU, eval mode; use through a PolicyRunner (one per thread)
+  Net net{nullptr};  // CPU, eval mode; run it through MakeRunner (one runner per thread)
 
   // Loads run.json and `checkpoint` ("best", "last" or a .pt path). Throws PolicyError
   // naming the file and field.
@@ -43,28 +43,36 @@ struct Policy {
 // Reads run.json of a run directory (throws PolicyError if missing or not JSON).
 nlohmann::json ReadRunJson(const std::filesystem::path& run_dir);
 
-// One episode's inference state: its own copy of the network (so runners on different
-// threads never share one), the chunk being executed and the flow noise generator.
-// Not real-time safe (LibTorch allocates); robot/ has the allocation-free runtime.
-class PolicyRunner {
+// The policy's LibTorch network as the runner's predictor (robot/policy_runner.h): its own
+// copy of the network (runners on different threads never share one), CPU, no gradients.
+// Not real-time safe (LibTorch allocates); a bundle's Eigen runtime is.
+class TorchPredictor : public robot::ChunkPredictor {
  public:
-  // `noise_seed` seeds the flow head's starting noise (unused by mlp).
-  PolicyRunner(std::shared_ptr<const Policy> policy, uint64_t noise_seed);
-  void Reset(uint64_t noise_seed);
-  // obs: key -> raw observation (as in episode files) -> raw action (7), clamped to
-  // [-1, 1], the gripper column as model.gripper says (sign and sample per chunk row
-  // when planned, the latch per executed action). Re-plans every model.execute calls. Throws std::invalid_argument on a
-  // missing key or wrong width.
-  Eigen::VectorXf Act(const std::map<std::string, Eigen::VectorXf>& obs);
-  const Policy& policy() const { return *policy_; }
+  explicit TorchPredictor(const Policy& policy);
+  void Predict(const float* normalized_obs, const float* noise, float* chunk) override;
 
  private:
-  std::shared_ptr<const Policy> policy_;
   Net net_{nullptr};
-  std::mt19937_64 rng_;
-  Eigen::MatrixXf chunk_;  // (H x 7) raw actions of the current plan
-  int next_ = 0;           // next row of chunk_ to execute
-  GripperLatch latch_;     // gripper state of the latch mode
+  int obs_dim_ = 0;
+  int chunk_ = 0;
 };
+
+// The one runner (robot::PolicyRunner) over the policy's LibTorch network, with the
+// policy's model, normalization and a generator seeded with `seed`: what `eval` and the
+// training-time rollouts execute, step for step as the edge controller does.
+std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed);
+
+// The raw observation the runner reads: the policy's obs keys of `obs` (key -> raw values,
+// as in episode files) concatenated in the policy's order. Throws std::invalid_argument
+// naming a missing key or one of the wrong width.
+std::vector<float> FlatObservation(const Policy& policy, const std::map<std::string, Eigen::VectorXf>& obs);
+
+// The normalization of a run as the runtime's statistics (same numbers).
+robot::Normalization RuntimeNormalization(const Normalizer& normalizer);
+
+// run.json's "model" object. Runs written before the gripper latch existed carry neither
+// gripper_switch nor gripper_hold (nor time_features): the defaults then apply. Throws
+// PolicyError naming `where` and the field.
+ModelConfig ModelFromRunJson(const nlohmann::json& json, const std::string& where);
 
 }  // namespace dreamforge::policy

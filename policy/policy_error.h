@@ -3,13 +3,15 @@
 
 #include <stdexcept>
 
+#include "robot/error.h"
+
 namespace dreamforge::policy {
 
 // A bad run directory, checkpoint, bundle or model description, or a bad training option;
 // the message names the file and field (or the option).
-class PolicyError : public std::runtime_error {
+class PolicyError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 }  // namespace dreamforge::policy

@@ -3,14 +3,11 @@
 #include <map>
 
 #include "datasets/episode_store.h"
+#include "robot/obs_layout.h"
 
 namespace dreamforge::policy {
 
-const std::vector<std::string>& DefaultObsKeys() {
-  static const std::vector<std::string> keys = {"robot0_eef_pos", "robot0_gripper_qpos",
-                                                "robot0_joint_pos", "object"};
-  return keys;
-}
+const std::vector<std::string>& DefaultObsKeys() { return robot::DefaultPolicyObsKeys(); }
 
 torch::Tensor TrainingData::Chunks(const torch::Tensor& index, int horizon) const {
   const torch::Tensor steps = torch::arange(horizon, index.options()).unsqueeze(0);

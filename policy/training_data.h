@@ -15,11 +15,8 @@
 
 namespace dreamforge::policy {
 
-// Observation keys the policies read by default. robot0_eef_quat is left out on purpose:
-// with the tool pointing down its w component is ~0, and the (w >= 0) sign convention
-// flips x between -1 and +1 from one step to the next, a discontinuity a network cannot
-// fit; the joint positions carry the same orientation continuously (and measured, they
-// help: 75% against 42% without them, bottle_place, same training otherwise).
+// Observation keys the policies read by default: robot::DefaultPolicyObsKeys()
+// (robot/obs_layout.h says why robot0_eef_quat is not among them).
 const std::vector<std::string>& DefaultObsKeys();
 
 struct TrainingData {

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "robot/json_reader.h"
 #include "robot/safetensors.h"
 #include "robot/sha256.h"
 
@@ -26,113 +27,7 @@ using nlohmann::json;
 constexpr double kMatchTolerance = 1e-9;     // bundle robot vs hardware
 constexpr double kRotationTolerance = 1e-6;  // orthonormality of the tool rotation
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.12g", v);
-  return buf;
-}
-
-std::string Join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
-}
-
-// Reads fields of one JSON document; every failure names `where` (the file) and the path.
-class Reader {
- public:
-  explicit Reader(std::string where) : where_(std::move(where)) {}
-
-  [[noreturn]] void Fail(const std::string& path, const std::string& what) const {
-    throw BundleError(where_ + ": " + (path.empty() ? "(root)" : path) + ": " + what);
-  }
-
-  const json& Get(const json& obj, const std::string& path, const std::string& key) const {
-    if (!obj.is_object()) Fail(path, "expected an object");
-    const auto it = obj.find(key);
-    if (it == obj.end()) Fail(Join(path, key), "missing");
-    return *it;
-  }
-
-  const json& Object(const json& obj, const std::string& path, const std::string& key) const {
-    const json& v = Get(obj, path, key);
-    if (!v.is_object()) Fail(Join(path, key), "expected an object");
-    return v;
-  }
-
-  std::string String(const json& obj, const std::string& path, const std::string& key) const {
-    const json& v = Get(obj, path, key);
-    if (!v.is_string() || v.get<std::string>().empty()) {
-      Fail(Join(path, key), "expected a non-empty string");
-    }
-    return v.get<std::string>();
-  }
-
-  // An integer >= min (JSON integers only: 16.0 is refused).
-  int Int(const json& obj, const std::string& path, const std::string& key, int min) const {
-    const json& v = Get(obj, path, key);
-    if (!v.is_number_integer() || v.get<std::int64_t>() < min || v.get<std::int64_t>() > 1 << 30) {
-      Fail(Join(path, key), min == 1   ? "expected a positive integer"
-                            : min == 0 ? "expected a non-negative integer"
-                                       : "expected an integer >= " + std::to_string(min));
-    }
-    return static_cast<int>(v.get<std::int64_t>());
-  }
-
-  double Number(const json& v, const std::string& field) const {
-    if (!v.is_number()) Fail(field, "expected a number");
-    const double d = v.get<double>();
-    if (!std::isfinite(d)) Fail(field, "not a finite number");
-    return d;
-  }
-
-  double Positive(const json& obj, const std::string& path, const std::string& key) const {
-    const double d = Number(Get(obj, path, key), Join(path, key));
-    if (d <= 0) Fail(Join(path, key), "expected a positive number, got " + Num(d));
-    return d;
-  }
-
-  // An array of exactly n finite numbers (n < 0: any length).
-  std::vector<double> Numbers(const json& v, const std::string& field, int n) const {
-    if (!v.is_array() || (n >= 0 && v.size() != static_cast<size_t>(n))) {
-      Fail(field, n >= 0 ? "expected an array of " + std::to_string(n) + " numbers"
-                         : "expected an array of numbers");
-    }
-    std::vector<double> out;
-    out.reserve(v.size());
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (!v[i].is_number()) Fail(field, "expected an array of numbers");
-      out.push_back(Number(v[i], field + "[" + std::to_string(i) + "]"));
-    }
-    return out;
-  }
-
-  std::vector<std::string> Strings(const json& obj, const std::string& path, const std::string& key,
-                                   int n) const {
-    const std::string field = Join(path, key);
-    const json& v = Get(obj, path, key);
-    const std::string expected =
-        "expected an array of " + std::to_string(n) + " distinct non-empty strings";
-    if (!v.is_array() || v.size() != static_cast<size_t>(n)) Fail(field, expected);
-    std::vector<std::string> out;
-    std::set<std::string> seen;
-    for (const json& s : v) {
-      if (!s.is_string() || s.get<std::string>().empty()) Fail(field, expected);
-      if (!seen.insert(s.get<std::string>()).second) {
-        Fail(field, "duplicate name '" + s.get<std::string>() + "'");
-      }
-      out.push_back(s.get<std::string>());
-    }
-    return out;
-  }
-
- private:
-  std::string where_;
-};
-
-const char* const kObsKeyNames[] = {"robot0_eef_pos",   "robot0_eef_quat",  "robot0_gripper_qpos",
-                                    "robot0_joint_pos", "robot0_joint_vel", "object"};
-const int kObsKeyWidths[] = {3, 4, 2, kArmDof, kArmDof, 13};
-
-FeatureStats ReadStats(const Reader& r, const json& obj, const std::string& path, int width) {
+FeatureStats ReadStats(const JsonReader& r, const json& obj, const std::string& path, int width) {
   if (!obj.is_object()) r.Fail(path, "expected an object with mean, std, min, max");
   FeatureStats s;
   s.mean = r.Numbers(r.Get(obj, path, "mean"), path + ".mean", width);
@@ -141,17 +36,21 @@ FeatureStats ReadStats(const Reader& r, const json& obj, const std::string& path
   s.max = r.Numbers(r.Get(obj, path, "max"), path + ".max", width);
   for (int i = 0; i < width; ++i) {
     if (s.std[i] <= 0) {
-      r.Fail(path + ".std[" + std::to_string(i) + "]", "expected > 0, got " + Num(s.std[i]));
+      r.Fail(path + ".std[" + std::to_string(i) + "]", "expected > 0, got " + JsonNumber(s.std[i]));
     }
     if (s.min[i] > s.max[i]) {
       r.Fail(path + ".min[" + std::to_string(i) + "]",
-             "min " + Num(s.min[i]) + " > max " + Num(s.max[i]));
+             "min " + JsonNumber(s.min[i]) + " > max " + JsonNumber(s.max[i]));
     }
   }
   return s;
 }
 
-Eigen::Isometry3d ReadTool(const Reader& r, const json& v, const std::string& field) {
+json StatsToJson(const FeatureStats& s) {
+  return {{"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}};
+}
+
+Eigen::Isometry3d ReadTool(const JsonReader& r, const json& v, const std::string& field) {
   const std::vector<double> m = r.Numbers(v, field, 16);
   Eigen::Matrix4d t;
   for (int i = 0; i < 16; ++i) t(i / 4, i % 4) = m[i];
@@ -166,49 +65,6 @@ Eigen::Isometry3d ReadTool(const Reader& r, const json& v, const std::string& fi
   Eigen::Isometry3d iso;
   iso.matrix() = t;
   return iso;
-}
-
-SafetyLimits ReadSafety(const Reader& r, const json& j, const RobotDescription& robot) {
-  const std::string p = "safety";
-  SafetyLimits s;
-  const std::vector<double> lo = r.Numbers(r.Get(j, p, "workspace_min"), p + ".workspace_min", 3);
-  const std::vector<double> hi = r.Numbers(r.Get(j, p, "workspace_max"), p + ".workspace_max", 3);
-  for (int i = 0; i < 3; ++i) {
-    s.workspace_min[i] = lo[i];
-    s.workspace_max[i] = hi[i];
-    if (lo[i] >= hi[i]) {
-      r.Fail(p + ".workspace_min[" + std::to_string(i) + "]",
-             Num(lo[i]) + " is not below workspace_max " + Num(hi[i]));
-    }
-  }
-  s.max_eef_speed = r.Positive(j, p, "max_eef_speed");
-  const std::vector<double> v =
-      r.Numbers(r.Get(j, p, "max_joint_velocity"), p + ".max_joint_velocity", kArmDof);
-  const std::vector<double> a =
-      r.Numbers(r.Get(j, p, "max_joint_acceleration"), p + ".max_joint_acceleration", kArmDof);
-  for (int i = 0; i < kArmDof; ++i) {
-    if (v[i] <= 0) {
-      r.Fail(p + ".max_joint_velocity[" + std::to_string(i) + "]",
-             "expected > 0, got " + Num(v[i]));
-    }
-    if (a[i] <= 0) {
-      r.Fail(p + ".max_joint_acceleration[" + std::to_string(i) + "]",
-             "expected > 0, got " + Num(a[i]));
-    }
-    s.max_joint_velocity[i] = v[i];
-    s.max_joint_acceleration[i] = a[i];
-  }
-  s.joint_margin = r.Number(r.Get(j, p, "joint_margin"), p + ".joint_margin");
-  if (s.joint_margin < 0) r.Fail(p + ".joint_margin", "expected >= 0, got " + Num(s.joint_margin));
-  for (const JointSpec& joint : robot.chain.joints) {
-    if (joint.type == JointType::kFixed) continue;
-    if (joint.upper - joint.lower <= 2 * s.joint_margin) {
-      r.Fail(p + ".joint_margin", Num(s.joint_margin) + " rad leaves no range for joint " +
-                                      joint.name + " [" + Num(joint.lower) + ", " +
-                                      Num(joint.upper) + "]");
-    }
-  }
-  return s;
 }
 
 bool IsHex64(const std::string& s) {
@@ -239,8 +95,8 @@ bool FileExists(const std::string& path) {
 void MatchNumber(const std::string& where, const std::string& field, double bundle,
                  double hardware) {
   if (!(std::abs(bundle - hardware) <= kMatchTolerance)) {
-    throw BundleError(where + ": " + field + ": the bundle has " + Num(bundle) + ", the hardware " +
-                      Num(hardware) +
+    throw BundleError(where + ": " + field + ": the bundle has " + JsonNumber(bundle) + ", the hardware " +
+                      JsonNumber(hardware) +
                       " (tolerance 1e-9): the bundle was made for a different robot");
   }
 }
@@ -249,7 +105,7 @@ void MatchMatrix(const std::string& where, const std::string& field, const Eigen
                  const Eigen::MatrixXd& hardware) {
   const double diff = (bundle - hardware).cwiseAbs().maxCoeff();
   if (!(diff <= kMatchTolerance)) {
-    throw BundleError(where + ": " + field + ": differs from the hardware by " + Num(diff) +
+    throw BundleError(where + ": " + field + ": differs from the hardware by " + JsonNumber(diff) +
                       " (tolerance 1e-9): the bundle was made for a different robot");
   }
 }
@@ -264,28 +120,9 @@ void MatchString(const std::string& where, const std::string& field, const std::
 
 }  // namespace
 
-const char* ObsKeyName(ObsKey key) { return kObsKeyNames[static_cast<int>(key)]; }
-int ObsKeyWidth(ObsKey key) { return kObsKeyWidths[static_cast<int>(key)]; }
-
-bool ParseObsKey(const std::string& name, ObsKey* key) {
-  for (int i = 0; i < 6; ++i) {
-    if (name == kObsKeyNames[i]) {
-      *key = static_cast<ObsKey>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-int ModelSpec::InputDim() const {
-  return type == ModelType::kMlp ? obs_dim : obs_dim + horizon * action_dim + kFlowTimeFeatures;
-}
-
-int ModelSpec::OutputDim() const { return horizon * action_dim; }
-
 RobotDescription RobotDescription::FromJson(const nlohmann::json& j, const std::string& where,
                                             const std::string& path) {
-  const Reader r(where);
+  const JsonReader r(where);
   if (!j.is_object()) r.Fail(path, "expected an object");
   RobotDescription d;
   d.arm_joints = r.Strings(j, path, "arm_joints", kArmDof);
@@ -317,7 +154,7 @@ RobotDescription RobotDescription::FromJson(const nlohmann::json& j, const std::
   const Eigen::Isometry3d tool = ReadTool(r, r.Get(j, path, "tool"), path + ".tool");
   const double diff = (tool.matrix() - d.chain.tool.matrix()).cwiseAbs().maxCoeff();
   if (diff > kMatchTolerance) {
-    r.Fail(path + ".tool", "differs from " + path + ".chain.tool by " + Num(diff));
+    r.Fail(path + ".tool", "differs from " + path + ".chain.tool by " + JsonNumber(diff));
   }
   d.finger_open = r.Positive(j, path, "finger_open");
   return d;
@@ -375,8 +212,140 @@ void CheckRobotMatches(const RobotDescription& bundle, const RobotDescription& h
   MatchMatrix(where, "robot.chain.tool", b.tool.matrix(), h.tool.matrix());
 }
 
+nlohmann::json Normalization::ToJson(const std::vector<ObsKey>& obs_keys) const {
+  json names = json::array();
+  json per_key = json::object();
+  for (size_t i = 0; i < obs_keys.size() && i < obs.size(); ++i) {
+    names.push_back(ObsKeyName(obs_keys[i]));
+    per_key[ObsKeyName(obs_keys[i])] = StatsToJson(obs[i]);
+  }
+  return {{"obs_mode", "z_score"},
+          {"action_mode", "min_max"},
+          {"obs_keys", names},
+          {"obs", per_key},
+          {"action", StatsToJson(action)}};
+}
+
+Normalization Normalization::FromJson(const json& n, const std::vector<ObsKey>& obs_keys,
+                                      const std::string& where) {
+  const JsonReader r(where);
+  const std::string p = "normalization";
+  if (!n.is_object()) r.Fail(p, "expected an object");
+  const json& obs_mode = r.Get(n, p, "obs_mode");
+  if (obs_mode != "z_score") r.Fail(p + ".obs_mode", "expected \"z_score\", got " + obs_mode.dump());
+  const json& action_mode = r.Get(n, p, "action_mode");
+  if (action_mode != "min_max") {
+    r.Fail(p + ".action_mode", "expected \"min_max\", got " + action_mode.dump());
+  }
+  std::vector<std::string> key_names;
+  for (ObsKey k : obs_keys) key_names.push_back(ObsKeyName(k));
+  const json& n_keys = r.Get(n, p, "obs_keys");
+  if (n_keys != json(key_names)) r.Fail(p + ".obs_keys", "differs from obs_keys " + json(key_names).dump());
+  const json& n_obs = r.Object(n, p, "obs");
+  Normalization out;
+  for (size_t i = 0; i < key_names.size(); ++i) {
+    out.obs.push_back(ReadStats(r, r.Get(n_obs, p + ".obs", key_names[i]), p + ".obs." + key_names[i],
+                                ObsKeyWidth(obs_keys[i])));
+  }
+  out.action = ReadStats(r, r.Get(n, p, "action"), p + ".action", kActionDim);
+  return out;
+}
+
+SafetyLimits SafetyLimits::FromJson(const json& j, const RobotDescription& robot,
+                                   const std::string& where) {
+  const JsonReader r(where);
+  const std::string p = "safety";
+  if (!j.is_object()) r.Fail(p, "expected an object");
+  SafetyLimits s;
+  const std::vector<double> lo = r.Numbers(r.Get(j, p, "workspace_min"), p + ".workspace_min", 3);
+  const std::vector<double> hi = r.Numbers(r.Get(j, p, "workspace_max"), p + ".workspace_max", 3);
+  for (int i = 0; i < 3; ++i) {
+    s.workspace_min[i] = lo[i];
+    s.workspace_max[i] = hi[i];
+    if (lo[i] >= hi[i]) {
+      r.Fail(p + ".workspace_min[" + std::to_string(i) + "]",
+             JsonNumber(lo[i]) + " is not below workspace_max " + JsonNumber(hi[i]));
+    }
+  }
+  s.max_eef_speed = r.Positive(j, p, "max_eef_speed");
+  const std::vector<double> v =
+      r.Numbers(r.Get(j, p, "max_joint_velocity"), p + ".max_joint_velocity", kArmDof);
+  const std::vector<double> a =
+      r.Numbers(r.Get(j, p, "max_joint_acceleration"), p + ".max_joint_acceleration", kArmDof);
+  for (int i = 0; i < kArmDof; ++i) {
+    if (v[i] <= 0) {
+      r.Fail(p + ".max_joint_velocity[" + std::to_string(i) + "]",
+             "expected > 0, got " + JsonNumber(v[i]));
+    }
+    if (a[i] <= 0) {
+      r.Fail(p + ".max_joint_acceleration[" + std::to_string(i) + "]",
+             "expected > 0, got " + JsonNumber(a[i]));
+    }
+    s.max_joint_velocity[i] = v[i];
+    s.max_joint_acceleration[i] = a[i];
+  }
+  s.joint_margin = r.Number(r.Get(j, p, "joint_margin"), p + ".joint_margin");
+  if (s.joint_margin < 0) r.Fail(p + ".joint_margin", "expected >= 0, got " + JsonNumber(s.joint_margin));
+  for (const JointSpec& joint : robot.chain.joints) {
+    if (joint.type == JointType::kFixed) continue;
+    if (joint.upper - joint.lower <= 2 * s.joint_margin) {
+      r.Fail(p + ".joint_margin", JsonNumber(s.joint_margin) + " rad leaves no range for joint " +
+                                      joint.name + " [" + JsonNumber(joint.lower) + ", " +
+                                      JsonNumber(joint.upper) + "]");
+    }
+  }
+  return s;
+}
+
+json SafetyLimits::ToJson() const {
+  const auto vec = [](const auto& v) {
+    json a = json::array();
+    for (Eigen::Index i = 0; i < v.size(); ++i) a.push_back(v[i]);
+    return a;
+  };
+  return {{"workspace_min", vec(workspace_min)},
+          {"workspace_max", vec(workspace_max)},
+          {"max_eef_speed", max_eef_speed},
+          {"max_joint_velocity", vec(max_joint_velocity)},
+          {"max_joint_acceleration", vec(max_joint_acceleration)},
+          {"joint_margin", joint_margin}};
+}
+
+SafetyLimits DefaultSafetyLimits(const RobotDescription& robot) {
+  SafetyLimits s;
+  s.workspace_min = Eigen::Vector3d(-0.3, -0.9, -0.02);
+  s.workspace_max = Eigen::Vector3d(1.0, 0.9, 1.2);
+  s.max_eef_speed = 1.5;
+  int i = 0;
+  for (const JointSpec& joint : robot.chain.joints) {
+    if (joint.type != JointType::kFixed && i < kArmDof) s.max_joint_velocity[i++] = joint.velocity;
+  }
+  s.max_joint_acceleration.setConstant(200.0);
+  s.joint_margin = 0.0;
+  return s;
+}
+
+json PolicyJson(const Bundle& b) {
+  json files = json::object();
+  for (const auto& [name, hash] : b.files) files[name] = {{"sha256", hash.sha256}, {"bytes", hash.bytes}};
+  json keys = json::array();
+  for (ObsKey k : b.obs_keys) keys.push_back(ObsKeyName(k));
+  json j = {{"format", kBundleFormat},
+            {"task", b.task},
+            {"control_hz", b.control_hz},
+            {"model", b.model.ToJson()},
+            {"obs_keys", keys},
+            {"normalization", b.normalization.ToJson(b.obs_keys)},
+            {"action_scale", {{"position", b.action_scale.position}, {"rotation", b.action_scale.rotation}}},
+            {"robot", b.robot.ToJson()},
+            {"safety", b.safety.ToJson()},
+            {"files", files}};
+  if (!b.source.is_null()) j["source"] = b.source;
+  return j;
+}
+
 Bundle ParsePolicyJson(const nlohmann::json& j, const std::string& where) {
-  const Reader r(where);
+  const JsonReader r(where);
   if (!j.is_object()) r.Fail("", "expected a JSON object");
   Bundle b;
   const json& format = r.Get(j, "", "format");
@@ -386,119 +355,30 @@ Bundle ParsePolicyJson(const nlohmann::json& j, const std::string& where) {
   b.task = r.String(j, "", "task");
   b.control_hz = r.Positive(j, "", "control_hz");
 
-  // model
-  const json& m = r.Object(j, "", "model");
-  ModelSpec& spec = b.model;
-  const std::string type = r.String(m, "model", "type");
-  if (type == "mlp") {
-    spec.type = ModelType::kMlp;
-  } else if (type == "flow") {
-    spec.type = ModelType::kFlow;
-  } else {
-    r.Fail("model.type", "expected \"mlp\" or \"flow\", got \"" + type + "\"");
-  }
-  spec.obs_dim = r.Int(m, "model", "obs_dim", 1);
-  spec.action_dim = r.Int(m, "model", "action_dim", 1);
-  if (spec.action_dim != kActionDim) {
-    r.Fail("model.action_dim",
-           "expected " + std::to_string(kActionDim) + ", got " + std::to_string(spec.action_dim));
-  }
-  const json& hidden = r.Get(m, "model", "hidden");
-  if (!hidden.is_array()) r.Fail("model.hidden", "expected an array of positive integers");
-  for (const json& w : hidden) {
-    if (!w.is_number_integer() || w.get<std::int64_t>() < 1 || w.get<std::int64_t>() > 1 << 20) {
-      r.Fail("model.hidden", "expected an array of positive integers");
-    }
-    spec.hidden.push_back(static_cast<int>(w.get<std::int64_t>()));
-  }
-  spec.horizon = r.Int(m, "model", "horizon", 1);
-  spec.execute = r.Int(m, "model", "execute", 1);
-  spec.flow_steps = r.Int(m, "model", "flow_steps", 0);
-  spec.time_features = r.Int(m, "model", "time_features", 0);
-  const std::string gripper = r.String(m, "model", "gripper");
-  if (gripper == "raw") {
-    spec.gripper = GripperMode::kRaw;
-  } else if (gripper == "sign") {
-    spec.gripper = GripperMode::kSign;
-  } else if (gripper == "sample") {
-    spec.gripper = GripperMode::kSample;
-  } else if (gripper == "latch") {
-    spec.gripper = GripperMode::kLatch;
-    spec.gripper_switch = r.Number(r.Get(m, "model", "gripper_switch"), "model.gripper_switch");
-    if (!(spec.gripper_switch > 0.0 && spec.gripper_switch < 1.0)) {
-      r.Fail("model.gripper_switch", "expected a probability in (0, 1), got " + Num(spec.gripper_switch));
-    }
-    spec.gripper_hold = r.Int(m, "model", "gripper_hold", 0);
-  } else {
-    r.Fail("model.gripper",
-           "expected \"raw\", \"sign\", \"sample\" or \"latch\", got \"" + gripper + "\"");
-  }
-  if (spec.type == ModelType::kMlp) {
-    if (spec.horizon != 1) r.Fail("model.horizon", "must be 1 for an mlp");
-    if (spec.execute != 1) r.Fail("model.execute", "must be 1 for an mlp");
-    if (spec.flow_steps != 0) r.Fail("model.flow_steps", "must be 0 for an mlp");
-    if (spec.time_features != 0) r.Fail("model.time_features", "must be 0 for an mlp");
-  } else {
-    if (spec.execute > spec.horizon) {
-      r.Fail("model.execute", std::to_string(spec.execute) + " exceeds model.horizon " +
-                                  std::to_string(spec.horizon));
-    }
-    if (spec.flow_steps < 1) r.Fail("model.flow_steps", "must be >= 1 for a flow policy");
-    if (spec.time_features != kFlowTimeFeatures) {
-      r.Fail("model.time_features", "must be " + std::to_string(kFlowTimeFeatures) +
-                                        " for a flow policy, got " +
-                                        std::to_string(spec.time_features));
-    }
-  }
+  b.model = ModelSpec::FromJson(r.Get(j, "", "model"), where);
+  const ModelSpec& spec = b.model;
 
   // obs_keys
   const json& keys = r.Get(j, "", "obs_keys");
   if (!keys.is_array() || keys.empty()) r.Fail("obs_keys", "expected a non-empty array of keys");
-  std::vector<std::string> key_names;
   int width = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
     const std::string field = "obs_keys[" + std::to_string(i) + "]";
     ObsKey key;
     if (!keys[i].is_string() || !ParseObsKey(keys[i].get<std::string>(), &key)) {
-      r.Fail(field,
-             "expected one of robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, "
-             "robot0_joint_pos, robot0_joint_vel, object; got " +
-                 keys[i].dump());
+      r.Fail(field, "expected one of " + LowDimObsKeyList() + "; got " + keys[i].dump());
     }
     for (ObsKey k : b.obs_keys) {
       if (k == key) r.Fail(field, "duplicate key " + keys[i].dump());
     }
     b.obs_keys.push_back(key);
-    key_names.push_back(keys[i].get<std::string>());
     width += ObsKeyWidth(key);
   }
   if (width != spec.obs_dim) {
     r.Fail("model.obs_dim",
            std::to_string(spec.obs_dim) + " but obs_keys add up to " + std::to_string(width));
   }
-
-  // normalization
-  const json& n = r.Object(j, "", "normalization");
-  const json& obs_mode = r.Get(n, "normalization", "obs_mode");
-  if (obs_mode != "z_score") {
-    r.Fail("normalization.obs_mode", "expected \"z_score\", got " + obs_mode.dump());
-  }
-  const json& action_mode = r.Get(n, "normalization", "action_mode");
-  if (action_mode != "min_max") {
-    r.Fail("normalization.action_mode", "expected \"min_max\", got " + action_mode.dump());
-  }
-  const json& n_keys = r.Get(n, "normalization", "obs_keys");
-  if (n_keys != json(key_names)) {
-    r.Fail("normalization.obs_keys", "differs from obs_keys " + json(key_names).dump());
-  }
-  const json& n_obs = r.Object(n, "normalization", "obs");
-  for (size_t i = 0; i < key_names.size(); ++i) {
-    const std::string path = "normalization.obs." + key_names[i];
-    b.normalization.obs.push_back(ReadStats(r, r.Get(n_obs, "normalization.obs", key_names[i]),
-                                            path, ObsKeyWidth(b.obs_keys[i])));
-  }
-  b.normalization.action =
-      ReadStats(r, r.Get(n, "normalization", "action"), "normalization.action", kActionDim);
+  b.normalization = Normalization::FromJson(r.Object(j, "", "normalization"), b.obs_keys, where);
 
   // action_scale
   const json& scale = r.Object(j, "", "action_scale");
@@ -506,7 +386,7 @@ Bundle ParsePolicyJson(const nlohmann::json& j, const std::string& where) {
   b.action_scale.rotation = r.Positive(scale, "action_scale", "rotation");
 
   b.robot = RobotDescription::FromJson(r.Get(j, "", "robot"), where, "robot");
-  b.safety = ReadSafety(r, r.Object(j, "", "safety"), b.robot);
+  b.safety = SafetyLimits::FromJson(r.Object(j, "", "safety"), b.robot, where);
 
   // files
   const json& files = r.Object(j, "", "files");
@@ -529,6 +409,7 @@ Bundle ParsePolicyJson(const nlohmann::json& j, const std::string& where) {
   if (b.files.count(kWeightsFile) == 0) {
     r.Fail(std::string("files.") + kWeightsFile, "missing (the weights must be hashed)");
   }
+  if (j.contains("source")) b.source = j.at("source");
   return b;
 }
 

@@ -1,34 +1,28 @@
-// The policy bundle as the edge controller reads it (DESIGN.md "Formats" -> Policy bundle):
-// a directory with policy.json and weights.safetensors (policy.ts and policy.onnx are
-// only hash-checked, when present). Loading validates everything and throws BundleError
-// (robot/bundle_error.h) whose message names the file and the field, e.g.
+// The policy bundle: its schema (reader and writer side by side) and its loader. A bundle
+// is a directory with policy.json and weights.safetensors (policy.ts and policy.onnx are
+// only hash-checked, when present). Loading validates everything and throws
+// BundleError (robot/bundle_error.h) whose message names the file and the field, e.g.
 //   "bundle/policy.json: model.hidden: expected an array of positive integers".
 //
 // policy.json:
 //   {"format": "dreamforge-bundle/1", "task": str, "control_hz": number > 0,
-//    "model": {"type": "mlp"|"flow", "obs_dim": D, "action_dim": 7, "hidden": [w, ...],
-//              "horizon": H, "execute": E, "flow_steps": K, "time_features": 0|9,
-//              "gripper": "raw"|"sign"|"sample"|"latch",
-//              "gripper_switch": p in (0, 1), "gripper_hold": steps >= 0 (both: latch only)},
-//    "obs_keys": [key, ...],
+//    "model": ModelSpec::ToJson() (robot/model_spec.h),
+//    "obs_keys": [key, ...] (robot/obs_layout.h),
 //    "normalization": {"obs_mode": "z_score", "action_mode": "min_max", "obs_keys": [...],
 //                      "obs": {key: {"mean", "std", "min", "max"}}, "action": {...(7)}},
 //    "action_scale": {"position": m, "rotation": rad},
 //    "robot": RobotDescription (below),
-//    "safety": {"workspace_min": [3] m, "workspace_max": [3] m, "max_eef_speed": m/s,
-//               "max_joint_velocity": [7] rad/s, "max_joint_acceleration": [7] rad/s^2,
-//               "joint_margin": rad},
-//    "files": {name: {"sha256": hex, "bytes": n}, ...}}
-// mlp: H = E = 1, K = 0, time_features 0. flow: 1 <= E <= H, K >= 1, time_features 9.
+//    "safety": SafetyLimits (below),
+//    "files": {name: {"sha256": hex, "bytes": n}, ...},
+//    "source": {"run": path, "checkpoint": name} (optional, informative)}
 // weights.safetensors: "fc<i>.weight" [out, in] and "fc<i>.bias" [out], F32, for
-// i = 0..hidden.size() (the last is the output layer); input width D (mlp) or
-// D + 7 H + 9 (flow), output width 7 H. Nothing else may be in the file.
+// i = 0..hidden.size() (the last is the output layer); input width ModelSpec::InputDim(),
+// output width ModelSpec::OutputDim(). Nothing else may be in the file.
 //
 // Nothing here is real-time safe: load once at start-up, then hand the immutable Bundle
-// to the runtime (robot/policy_runtime.h) and the controller (robot/controller.h).
+// to the runner (robot/policy_runner.h) and the controller (robot/controller.h).
 
-#ifndef DREAMFORGE_ROBOT_BUNDLE_H_
-#define DREAMFORGE_ROBOT_BUNDLE_H_
+#pragma once
 
 #include <cstdint>
 #include <map>
@@ -38,8 +32,11 @@
 #include <Eigen/Core>
 #include <nlohmann/json.hpp>
 
+#include "robot/action_map.h"
 #include "robot/bundle_error.h"
 #include "robot/kinematic_chain.h"
+#include "robot/model_spec.h"
+#include "robot/obs_layout.h"
 #include "robot/types.h"
 
 namespace dreamforge::robot {
@@ -47,39 +44,6 @@ namespace dreamforge::robot {
 inline constexpr char kBundleFormat[] = "dreamforge-bundle/1";
 inline constexpr char kPolicyJson[] = "policy.json";
 inline constexpr char kWeightsFile[] = "weights.safetensors";
-// Number of flow time features: t, then sin(k pi t), cos(k pi t) for k = 1..4.
-inline constexpr int kFlowTimeFeatures = 9;
-
-enum class ModelType { kMlp, kFlow };
-// How the runner executes the gripper column of an action (see policy/model.h):
-// kRaw the value, kSign +1 if > 0 else -1, kSample +1 with probability (value + 1) / 2,
-// kLatch a held state switched when the other state's probability exceeds gripper_switch,
-// then kept gripper_hold steps (robot/policy_runtime.h).
-enum class GripperMode { kRaw, kSign, kSample, kLatch };
-
-// Robomimic observation keys the controller can produce (robot/controller.h says how).
-enum class ObsKey { kEefPos, kEefQuat, kGripperQpos, kJointPos, kJointVel, kObject };
-const char* ObsKeyName(ObsKey key);  // "robot0_eef_pos", ...
-// Widths: eef_pos 3, eef_quat 4, gripper_qpos 2, joint_pos 7, joint_vel 7, object 13.
-int ObsKeyWidth(ObsKey key);
-bool ParseObsKey(const std::string& name, ObsKey* key);
-
-struct ModelSpec {
-  ModelType type = ModelType::kMlp;
-  int obs_dim = 0;  // D: width of the normalized observation
-  int action_dim = kActionDim;
-  std::vector<int> hidden;  // widths of the hidden (ReLU) layers
-  int horizon = 1;          // H: actions per plan
-  int execute = 1;          // E: actions executed before re-planning, 1..H
-  int flow_steps = 0;       // K: Euler steps of the flow integration (mlp: 0)
-  int time_features = 0;
-  GripperMode gripper = GripperMode::kRaw;
-  double gripper_switch = 0.5;  // latch only
-  int gripper_hold = 0;         // latch only
-
-  int InputDim() const;   // mlp: D; flow: D + 7 H + 9
-  int OutputDim() const;  // 7 H
-};
 
 // Per-dimension statistics of one feature (all four have the feature's width).
 struct FeatureStats {
@@ -89,11 +53,13 @@ struct FeatureStats {
 struct Normalization {
   std::vector<FeatureStats> obs;  // one per Bundle::obs_keys entry, same order
   FeatureStats action;            // width 7
-};
 
-struct ActionScale {
-  double position = 0;  // m per unit action
-  double rotation = 0;  // rad per unit action
+  // The "normalization" object above, for `obs_keys` (their names and widths).
+  nlohmann::json ToJson(const std::vector<ObsKey>& obs_keys) const;
+  // Throws BundleError("<where>: normalization.<field>: ..."): modes, keys (must equal
+  // obs_keys), widths, finite numbers, std > 0, min <= max.
+  static Normalization FromJson(const nlohmann::json& json, const std::vector<ObsKey>& obs_keys,
+                                const std::string& where);
 };
 
 // The arm a policy was trained for, or the hardware it runs on. JSON (the bundle's
@@ -130,7 +96,23 @@ struct SafetyLimits {
   Vector7d max_joint_velocity = Vector7d::Zero();      // rad/s
   Vector7d max_joint_acceleration = Vector7d::Zero();  // rad/s^2
   double joint_margin = 0;                             // rad kept away from each joint limit
+
+  // {"workspace_min": [3] m, "workspace_max": [3] m, "max_eef_speed": m/s,
+  //  "max_joint_velocity": [7] rad/s, "max_joint_acceleration": [7] rad/s^2,
+  //  "joint_margin": rad}
+  nlohmann::json ToJson() const;
+  // Throws BundleError("<where>: safety.<field>: ...") unless every field is there, the box
+  // is non-empty, speeds and accelerations are positive and the margin leaves every joint
+  // of `robot` a range.
+  static SafetyLimits FromJson(const nlohmann::json& json, const RobotDescription& robot,
+                               const std::string& where);
 };
+
+// Limits for a robot that catch faults, not normal motion: joint speeds at the chain's
+// velocity limits, 200 rad/s^2, a TCP box around the table (x -0.3..1.0, y -0.9..0.9,
+// z -0.02..1.2 m) and a TCP speed of 1.5 m/s (the default action scale allows 1 m/s),
+// no joint margin. `export --safety FILE` overrides single fields.
+SafetyLimits DefaultSafetyLimits(const RobotDescription& robot);
 
 // One Linear layer: y = weight * x + bias.
 struct DenseLayer {
@@ -154,9 +136,12 @@ struct Bundle {
   RobotDescription robot;
   SafetyLimits safety;
   std::map<std::string, FileHash> files;
+  nlohmann::json source;           // where it was exported from (null: not written)
   std::vector<DenseLayer> layers;  // hidden.size() + 1 layers (empty from ParsePolicyJson)
 };
 
+// The policy.json document of a bundle (everything but `dir` and `layers`).
+nlohmann::json PolicyJson(const Bundle& bundle);
 // Parses and validates a policy.json document (no file access, no weights). `where`
 // prefixes messages (normally "<dir>/policy.json").
 Bundle ParsePolicyJson(const nlohmann::json& json, const std::string& where);
@@ -170,5 +155,3 @@ Bundle LoadBundle(const std::string& dir);
 Bundle LoadBundle(const std::string& dir, const RobotDescription& hardware);
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_BUNDLE_H_

@@ -1,20 +1,17 @@
-// The one exception type of policy-bundle loading (robot/bundle.h, robot/safetensors.h).
-// Its message names the file and the field, e.g.
+// The exception type of the bundle schema (robot/bundle.h, robot/model_spec.h,
+// robot/safetensors.h, robot/json_reader.h). Its message names the file and the field, e.g.
 //   "bundle/policy.json: model.hidden: expected an array of positive integers".
+#pragma once
 
-#ifndef DREAMFORGE_ROBOT_BUNDLE_ERROR_H_
-#define DREAMFORGE_ROBOT_BUNDLE_ERROR_H_
-
-#include <stdexcept>
 #include <string>
+
+#include "robot/error.h"
 
 namespace dreamforge::robot {
 
-class BundleError : public std::runtime_error {
+class BundleError : public Error {
  public:
-  explicit BundleError(const std::string& message) : std::runtime_error(message) {}
+  explicit BundleError(const std::string& message) : Error(message) {}
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_BUNDLE_ERROR_H_

@@ -13,8 +13,7 @@
 // the start, the steps allocate nothing and nothing throws (tests/robot/
 // control_loop_test.cc checks it with a heap-allocation counter).
 
-#ifndef DREAMFORGE_ROBOT_CONTROL_LOOP_H_
-#define DREAMFORGE_ROBOT_CONTROL_LOOP_H_
+#pragma once
 
 #include <array>
 #include <atomic>
@@ -133,5 +132,3 @@ class ControlLoop {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_CONTROL_LOOP_H_

@@ -11,18 +11,6 @@ namespace dreamforge::robot {
 
 namespace {
 
-// sim/world.cc counts an IK step as converged below these residuals.
-constexpr double kIkPositionMiss = 2e-3;  // m
-constexpr double kIkRotationMiss = 2e-2;  // rad
-
-// (x, y, z, w) with w >= 0 of a rotation matrix, as sim/world.cc QuatXyzw.
-Eigen::Vector4d QuatXyzw(const Eigen::Matrix3d& r) {
-  Eigen::Quaterniond q(r);
-  q.normalize();
-  if (q.w() < 0) q.coeffs() *= -1.0;
-  return Eigen::Vector4d(q.x(), q.y(), q.z(), q.w());
-}
-
 const Bundle& Checked(const std::shared_ptr<const Bundle>& bundle) {
   if (!bundle) throw std::invalid_argument("Controller: null bundle");
   return *bundle;
@@ -42,9 +30,7 @@ Controller::Controller(std::shared_ptr<const Bundle> bundle, std::uint64_t seed)
     throw std::invalid_argument("Controller: the bundle's chain has " +
                                 std::to_string(kinematics_.dof()) + " moving joints, expected 7");
   }
-  ik_options_.max_iterations = 30;
-  ik_options_.rest = IkOptions::Rest::kSeed;
-  ik_options_.nullspace_gain = 0.0;
+  ik_options_ = ActionIkOptions();
 }
 
 bool Controller::Start(const RobotState& state) {
@@ -88,10 +74,8 @@ void Controller::BuildObservation(const RobotState& s, Eigen::VectorXf* obs) {
       case ObsKey::kObject: {
         Eigen::Vector4d q = s.object_quaternion.normalized();
         if (q[3] < 0) q = -q;
-        for (int i = 0; i < 3; ++i) put(s.object_position[i]);
-        for (int i = 0; i < 4; ++i) put(q[i]);
-        for (int i = 0; i < 3; ++i) put(s.object_position[i] - eef[i]);
-        for (int i = 0; i < 3; ++i) put(s.target_position[i]);
+        ObjectFeature(s.object_position, q, eef, s.target_position, object_);
+        for (int i = 0; i < kObjectFeatureDim; ++i) put(object_[i]);
         break;
       }
     }
@@ -100,22 +84,17 @@ void Controller::BuildObservation(const RobotState& s, Eigen::VectorXf* obs) {
 
 void Controller::ActionToJointTarget(const Vector7d& q, const Vector7f& action,
                                      Vector7d* q_target) {
-  // As sim/world.cc: clamp to [-1, 1], apply in double.
+  // The map of robot/action_map.h, as the simulator applies it: clamp to [-1, 1], apply in
+  // double; the target is kept inside the safety filter's workspace box.
   Eigen::Matrix<double, kActionDim, 1> a = action.cast<double>().cwiseMax(-1.0).cwiseMin(1.0);
-  const ActionScale& scale = bundle_->action_scale;
   q_seed_ = q;
-  const Eigen::Isometry3d current = kinematics_.ToolPose(q_seed_);
-  Eigen::Isometry3d target = current;
-  target.translation() += a.head<3>() * scale.position;
-  target.linear() = AxisAngleToMatrix(a.segment<3>(3) * scale.rotation) * current.linear();
-  if (a.head<6>().squaredNorm() > 0.0) {
+  if (ActionMoves(a)) {
+    Eigen::Isometry3d target = ActionToolTarget(kinematics_.ToolPose(q_seed_), a, bundle_->action_scale);
     Eigen::Vector3d p = target.translation();
     safety_.ClampWorkspace(&p);
     target.translation() = p;
     last_ik_ = kinematics_.SolveIk(target, q_seed_, ik_options_, &q_ik_);
-    if (last_ik_.position_error >= kIkPositionMiss || last_ik_.rotation_error >= kIkRotationMiss) {
-      ++ik_failures_;
-    }
+    if (!IkConverged(last_ik_)) ++ik_failures_;
     q_desired_ = q_ik_;
   }
   *q_target = q_desired_;

@@ -1,28 +1,25 @@
 // The edge controller's step: hardware state -> observation -> policy -> IK -> safety
-// filter -> joint command, computed exactly as the simulator does (sim/world.cc).
+// filter -> joint command, computed with the rules the simulator applies.
 //
-// Observation (float, the bundle's obs_keys order), from a RobotState:
+// Observation (float, the bundle's obs_keys order; the layout of robot/obs_layout.h),
+// from a RobotState:
 //   robot0_eef_pos       TCP position by forward kinematics of the bundle's chain and tool
 //                        at the measured q (base frame, m)
-//   robot0_eef_quat      TCP orientation (x, y, z, w), w >= 0
+//   robot0_eef_quat      TCP orientation, QuatXyzw
 //   robot0_gripper_qpos  the two finger positions (m)
 //   robot0_joint_pos     q (rad);  robot0_joint_vel  qd (rad/s)
-//   object               [object position (3), object quaternion (x, y, z, w) normalized
-//                        with w >= 0 (4), object position - eef position (3), target
-//                        position (3)]
-// Action (7, in [-1, 1]) -> command: with the current TCP pose T = FK(q measured),
-//   target position = p(T) + a[0:3] * action_scale.position (then clamped into the
-//   workspace box), target rotation = AxisAngleToMatrix(a[3:6] * action_scale.rotation)
-//   * R(T); if a[0:6] is not all zero, the joint target is SolveIk(target, seed = q
-//   measured, 30 iterations, Rest::kSeed, nullspace_gain 0); otherwise it stays the
-//   previous joint target. Gripper command = a[6] (each finger at
-//   finger_open * (1 - a[6]) / 2). The safety filter (robot/safety.h) then clamps or holds.
+//   object               ObjectFeature of the measured object pose (its quaternion
+//                        normalized, w >= 0), the TCP position and the target position
+// Action (7, in [-1, 1]) -> joint target: the map of robot/action_map.h at the measured q,
+// with the TCP target clamped into the safety filter's workspace box before the IK; a
+// zero motion part keeps the previous joint target. Gripper command = a[6] (each finger
+// at finger_open * (1 - a[6]) / 2). The safety filter (robot/safety.h) then clamps or
+// holds.
 //
 // Real-time safety: after construction, Start, Reset, Compute, Hold, Commit and Step
 // never allocate and never throw. Not thread-safe (one controller per loop).
 
-#ifndef DREAMFORGE_ROBOT_CONTROLLER_H_
-#define DREAMFORGE_ROBOT_CONTROLLER_H_
+#pragma once
 
 #include <cstdint>
 #include <memory>
@@ -33,7 +30,7 @@
 #include "robot/bundle.h"
 #include "robot/hardware.h"
 #include "robot/kinematics.h"
-#include "robot/policy_runtime.h"
+#include "robot/policy_runner.h"
 #include "robot/safety.h"
 #include "robot/types.h"
 
@@ -75,8 +72,8 @@ class Controller {
   // The observation of a state (obs_keys order, D floats). Real-time safe if *obs already
   // has D entries.
   void BuildObservation(const RobotState& state, Eigen::VectorXf* obs);
-  // The joint target for an action at measured joints q, before the safety filter (as
-  // sim/world.cc ApplyAction); updates the held IK target. Real-time safe.
+  // The joint target for an action at measured joints q, before the safety filter (the map
+  // of robot/action_map.h); updates the held IK target. Real-time safe.
   void ActionToJointTarget(const Vector7d& q, const Vector7f& action, Vector7d* q_target);
 
   const Bundle& bundle() const { return *bundle_; }
@@ -97,6 +94,7 @@ class Controller {
   IkOptions ik_options_;
 
   Eigen::VectorXf obs_;  // (D)
+  Eigen::Matrix<double, kObjectFeatureDim, 1> object_ = Eigen::Matrix<double, kObjectFeatureDim, 1>::Zero();
   Vector7f action_ = Vector7f::Zero();
   Vector7d q_desired_ = Vector7d::Zero();  // held IK target
   Eigen::VectorXd q_seed_, q_ik_;          // (7) scratch for Kinematics
@@ -106,5 +104,3 @@ class Controller {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_CONTROLLER_H_

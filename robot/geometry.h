@@ -4,8 +4,7 @@
 // angle (rad) times unit axis; URDF rpy is R = Rz(yaw) * Ry(pitch) * Rx(roll), angles in
 // rad. Every function here is real-time safe: no heap allocation, no exceptions.
 
-#ifndef DREAMFORGE_ROBOT_GEOMETRY_H_
-#define DREAMFORGE_ROBOT_GEOMETRY_H_
+#pragma once
 
 #include <Eigen/Geometry>
 
@@ -34,5 +33,3 @@ Eigen::Vector3d MatrixToAxisAngle(const Eigen::Matrix3d& r);
 Eigen::Vector3d RotationError(const Eigen::Matrix3d& target, const Eigen::Matrix3d& current);
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_GEOMETRY_H_

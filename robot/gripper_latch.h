@@ -3,8 +3,7 @@
 // `switch_prob`, at least `hold` steps after the previous switch. One definition for the
 // training side (policy/) and the edge runtime (robot/policy_runtime.h). Real-time safe.
 
-#ifndef DREAMFORGE_ROBOT_GRIPPER_LATCH_H_
-#define DREAMFORGE_ROBOT_GRIPPER_LATCH_H_
+#pragma once
 
 namespace dreamforge::robot {
 
@@ -32,5 +31,3 @@ struct GripperLatch {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_GRIPPER_LATCH_H_

@@ -11,8 +11,7 @@
 // (Read: its configured timeout). Read may block until fresh state arrives; a Read that
 // returns kTimeout or kError leaves *state unspecified; the loop then holds.
 
-#ifndef DREAMFORGE_ROBOT_HARDWARE_H_
-#define DREAMFORGE_ROBOT_HARDWARE_H_
+#pragma once
 
 #include <cstdint>
 
@@ -62,5 +61,3 @@ class HardwareInterface {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_HARDWARE_H_

@@ -1,8 +1,7 @@
 // The kinematic description of a serial robot arm: immutable data, built once (from a
 // URDF by sim/, from the policy bundle's JSON on the controller) and shared read-only.
 
-#ifndef DREAMFORGE_ROBOT_KINEMATIC_CHAIN_H_
-#define DREAMFORGE_ROBOT_KINEMATIC_CHAIN_H_
+#pragma once
 
 #include <string>
 #include <vector>
@@ -67,5 +66,3 @@ struct KinematicChain {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_KINEMATIC_CHAIN_H_

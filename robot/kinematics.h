@@ -14,8 +14,7 @@
 // the object's preallocated workspace, so give each thread its own Kinematics (copies
 // are cheap and independent).
 
-#ifndef DREAMFORGE_ROBOT_KINEMATICS_H_
-#define DREAMFORGE_ROBOT_KINEMATICS_H_
+#pragma once
 
 #include <cstdint>
 #include <vector>
@@ -142,5 +141,3 @@ class Kinematics {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_KINEMATICS_H_

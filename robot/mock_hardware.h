@@ -4,8 +4,7 @@
 // them. Every command received is logged so tests can check what reached the "hardware".
 // Faults can be injected: read timeouts (a silent robot), a slow read, a state perturbation.
 
-#ifndef DREAMFORGE_ROBOT_MOCK_HARDWARE_H_
-#define DREAMFORGE_ROBOT_MOCK_HARDWARE_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -72,5 +71,3 @@ class MockHardware : public HardwareInterface {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_MOCK_HARDWARE_H_

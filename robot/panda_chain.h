@@ -3,8 +3,7 @@
 // the tool centre point between the fingertips. A convenience for tests and tools; the
 // simulator builds its chain from the project's URDF, which carries the same numbers.
 
-#ifndef DREAMFORGE_ROBOT_PANDA_CHAIN_H_
-#define DREAMFORGE_ROBOT_PANDA_CHAIN_H_
+#pragma once
 
 #include <Eigen/Core>
 
@@ -20,5 +19,3 @@ KinematicChain PandaChain();
 Eigen::VectorXd PandaHomeJoints();
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_PANDA_CHAIN_H_

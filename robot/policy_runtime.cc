@@ -11,28 +11,23 @@ namespace dreamforge::robot {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-constexpr double kConstantRange = 1e-4;  // policy::Normalizer::kConstantRange
+
+const Bundle& Checked(const std::shared_ptr<const Bundle>& bundle) {
+  if (!bundle) throw std::invalid_argument("PolicyRuntime: null bundle");
+  return *bundle;
+}
 
 }  // namespace
 
-PolicyRuntime::PolicyRuntime(std::shared_ptr<const Bundle> bundle) : bundle_(std::move(bundle)) {
-  if (!bundle_) throw std::invalid_argument("PolicyRuntime: null bundle");
+PolicyRuntime::PolicyRuntime(std::shared_ptr<const Bundle> bundle)
+    : bundle_(std::move(bundle)),
+      normalization_(Checked(bundle_).normalization, bundle_->model.obs_dim) {
   const ModelSpec& m = bundle_->model;
   if (bundle_->layers.size() != m.hidden.size() + 1) {
     throw std::invalid_argument("PolicyRuntime: the bundle has " +
                                 std::to_string(bundle_->layers.size()) + " layers, expected " +
                                 std::to_string(m.hidden.size() + 1) + " (load it with LoadBundle)");
   }
-  obs_mean_.resize(m.obs_dim);
-  obs_std_.resize(m.obs_dim);
-  int offset = 0;
-  for (const FeatureStats& s : bundle_->normalization.obs) {
-    for (size_t i = 0; i < s.mean.size(); ++i, ++offset) {
-      obs_mean_[offset] = s.mean[i];
-      obs_std_[offset] = s.std[i];
-    }
-  }
-  if (offset != m.obs_dim) throw std::invalid_argument("PolicyRuntime: normalization width");
   input_ = Eigen::VectorXf::Zero(m.InputDim());
   x_ = Eigen::VectorXf::Zero(m.OutputDim());
   int in = m.InputDim();
@@ -44,21 +39,6 @@ PolicyRuntime::PolicyRuntime(std::shared_ptr<const Bundle> bundle) : bundle_(std
     in = static_cast<int>(layer.weight.rows());
   }
   if (in != m.OutputDim()) throw std::invalid_argument("PolicyRuntime: output width");
-}
-
-void PolicyRuntime::NormalizeObs(const float* raw, float* normalized) const {
-  for (Eigen::Index i = 0; i < obs_mean_.size(); ++i) {
-    normalized[i] = static_cast<float>((static_cast<double>(raw[i]) - obs_mean_[i]) / obs_std_[i]);
-  }
-}
-
-void PolicyRuntime::DenormalizeAction(const float* y, float* a) const {
-  const FeatureStats& s = bundle_->normalization.action;
-  for (int i = 0; i < kActionDim; ++i) {
-    const double range = s.max[i] - s.min[i];
-    const double yi = y[i];
-    a[i] = static_cast<float>(s.min[i] + (range < kConstantRange ? yi : (yi + 1.0) * 0.5 * range));
-  }
 }
 
 const Eigen::VectorXf& PolicyRuntime::Forward() {
@@ -116,81 +96,6 @@ bool PolicyRuntime::Predict(const Eigen::Ref<const Eigen::VectorXf>& normalized_
   if (m.type == ModelType::kFlow && noise.size() != m.OutputDim()) return false;
   Predict(normalized_obs.data(), m.type == ModelType::kFlow ? noise.data() : nullptr, chunk.data());
   return true;
-}
-
-const char* RunnerStatusName(RunnerStatus status) {
-  switch (status) {
-    case RunnerStatus::kOk:
-      return "ok";
-    case RunnerStatus::kBadInput:
-      return "bad_input";
-    case RunnerStatus::kNonFinite:
-      return "non_finite";
-  }
-  return "unknown";
-}
-
-PolicyRunner::PolicyRunner(std::shared_ptr<const Bundle> bundle, std::uint64_t seed)
-    : runtime_(std::move(bundle)), rng_(seed) {
-  const ModelSpec& m = runtime_.bundle().model;
-  obs_n_ = Eigen::VectorXf::Zero(m.obs_dim);
-  noise_ = Eigen::VectorXf::Zero(m.OutputDim());
-  y_ = Eigen::VectorXf::Zero(m.OutputDim());
-  chunk_ = Eigen::Matrix<float, Eigen::Dynamic, kActionDim, Eigen::RowMajor>::Zero(m.horizon,
-                                                                                   kActionDim);
-}
-
-void PolicyRunner::Reset(std::uint64_t seed) {
-  rng_.seed(seed);
-  have_chunk_ = false;
-  next_ = 0;
-  planned_last_step_ = false;
-  latch_.Reset();
-}
-
-RunnerStatus PolicyRunner::Act(const float* raw_obs, Vector7f* action) {
-  const ModelSpec& m = runtime_.bundle().model;
-  planned_last_step_ = false;
-  if (!have_chunk_ || next_ >= m.execute) {
-    have_chunk_ = false;
-    for (int i = 0; i < m.obs_dim; ++i) {
-      if (!std::isfinite(raw_obs[i])) {
-        action->setConstant(std::numeric_limits<float>::quiet_NaN());
-        return RunnerStatus::kBadInput;
-      }
-    }
-    runtime_.NormalizeObs(raw_obs, obs_n_.data());
-    if (m.type == ModelType::kFlow) {
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      for (Eigen::Index i = 0; i < noise_.size(); ++i) noise_[i] = normal(rng_);
-    }
-    runtime_.Predict(obs_n_.data(), noise_.data(), y_.data());
-    ++plans_;
-    if (!y_.allFinite()) {
-      action->setConstant(std::numeric_limits<float>::quiet_NaN());
-      return RunnerStatus::kNonFinite;
-    }
-    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-    for (int h = 0; h < m.horizon; ++h) {
-      float* row = chunk_.row(h).data();
-      runtime_.DenormalizeAction(y_.data() + kActionDim * h, row);
-      for (int i = 0; i < kActionDim; ++i) row[i] = std::min(1.0f, std::max(-1.0f, row[i]));
-      float& g = row[kActionDim - 1];
-      if (m.gripper == GripperMode::kSign) {
-        g = g > 0.0f ? 1.0f : -1.0f;
-      } else if (m.gripper == GripperMode::kSample) {
-        g = uniform(rng_) < 0.5f * (g + 1.0f) ? 1.0f : -1.0f;
-      }
-    }
-    have_chunk_ = true;
-    next_ = 0;
-    planned_last_step_ = true;
-  }
-  *action = chunk_.row(next_++).transpose();
-  if (m.gripper == GripperMode::kLatch) {
-    (*action)[kActionDim - 1] = latch_.Step((*action)[kActionDim - 1], m.gripper_switch, m.gripper_hold);
-  }
-  return RunnerStatus::kOk;
 }
 
 }  // namespace dreamforge::robot

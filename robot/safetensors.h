@@ -11,8 +11,7 @@
 // Not real-time safe: parsing allocates and throws BundleError (robot/bundle_error.h)
 // naming the file (`where`) and the tensor or field.
 
-#ifndef DREAMFORGE_ROBOT_SAFETENSORS_H_
-#define DREAMFORGE_ROBOT_SAFETENSORS_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -54,5 +53,3 @@ class SafeTensors {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_SAFETENSORS_H_

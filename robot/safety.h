@@ -22,8 +22,7 @@
 //
 // Real-time safety: after construction every method is allocation-free and never throws.
 
-#ifndef DREAMFORGE_ROBOT_SAFETY_H_
-#define DREAMFORGE_ROBOT_SAFETY_H_
+#pragma once
 
 #include <array>
 #include <cstdint>
@@ -125,5 +124,3 @@ class SafetyFilter {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_SAFETY_H_

@@ -4,8 +4,7 @@
 // Not real-time safe in general (the file helpers allocate and do I/O); Sha256 itself does
 // not allocate.
 
-#ifndef DREAMFORGE_ROBOT_SHA256_H_
-#define DREAMFORGE_ROBOT_SHA256_H_
+#pragma once
 
 #include <array>
 #include <cstddef>
@@ -45,5 +44,3 @@ bool Sha256File(const std::string& path, std::string* hex, std::uint64_t* bytes,
                 std::string* error);
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_SHA256_H_

@@ -4,8 +4,7 @@
 // default world"); its actions are 7-vectors (delta TCP position, delta TCP rotation as
 // axis-angle, gripper). Fixed sizes keep the real-time path free of heap allocation.
 
-#ifndef DREAMFORGE_ROBOT_TYPES_H_
-#define DREAMFORGE_ROBOT_TYPES_H_
+#pragma once
 
 #include <Eigen/Core>
 
@@ -19,5 +18,3 @@ using Vector7d = Eigen::Matrix<double, kArmDof, 1>;
 using Vector7f = Eigen::Matrix<float, kActionDim, 1>;
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_TYPES_H_

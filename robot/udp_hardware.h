@@ -9,8 +9,7 @@
 // address on socket errors; Read and Write use fixed buffers, never allocate, never throw,
 // and Read returns within read_timeout_s (+ scheduling jitter).
 
-#ifndef DREAMFORGE_ROBOT_UDP_HARDWARE_H_
-#define DREAMFORGE_ROBOT_UDP_HARDWARE_H_
+#pragma once
 
 #include <array>
 #include <cstdint>
@@ -73,5 +72,3 @@ class UdpHardware : public HardwareInterface {
 };
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_UDP_HARDWARE_H_

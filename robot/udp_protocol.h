@@ -4,8 +4,7 @@
 // test's fake robot) uses the same code. All functions are real-time safe: no allocation,
 // no exceptions.
 
-#ifndef DREAMFORGE_ROBOT_UDP_PROTOCOL_H_
-#define DREAMFORGE_ROBOT_UDP_PROTOCOL_H_
+#pragma once
 
 #include <cstddef>
 #include <cstdint>
@@ -40,5 +39,3 @@ DecodeStatus DecodeCommand(const std::uint8_t* data, std::size_t size, Command* 
                            std::uint64_t* state_seq);
 
 }  // namespace dreamforge::robot
-
-#endif  // DREAMFORGE_ROBOT_UDP_PROTOCOL_H_

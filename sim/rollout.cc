@@ -63,9 +63,9 @@ EpisodeRecorder::EpisodeRecorder(const World& world, int capacity) : task_(world
   ep_.actions.resize(0, 7);
   ep_.states.resize(0, world.StateDim());
   ep_.eef_pose.resize(0, 16);
-  for (const ObsKey& k : ObservationKeys()) {
-    ep_.obs[k.name].resize(0, k.dim);
-    ep_.next_obs[k.name].resize(0, k.dim);
+  for (const robot::ObsKeySpec& k : robot::LowDimObsKeys()) {
+    ep_.obs[k.name].resize(0, k.Size());
+    ep_.next_obs[k.name].resize(0, k.Size());
   }
   for (int i = 0; i < world.num_objects(); ++i) ep_.object_poses[task_.objects()[i].name].resize(0, 16);
   ep_.object_poses["target"].resize(0, 16);
@@ -86,9 +86,10 @@ void EpisodeRecorder::Grow(int rows) {
 void EpisodeRecorder::Before(const World& world, const Observation& obs, const Action& action) {
   if (steps_ == capacity_) Grow(capacity_ * 2);
   const int t = steps_;
-  for (const ObsKey& k : ObservationKeys()) {
-    ObservationValue(obs, k.name, &value_);
-    ep_.obs[k.name].row(t) = value_.transpose();
+  for (int k = 0; k < robot::kNumObsKeys; ++k) {
+    const robot::ObsKey key = static_cast<robot::ObsKey>(k);
+    ObservationValue(obs, key, &value_);
+    ep_.obs[robot::ObsKeyName(key)].row(t) = value_.transpose();
   }
   ep_.states.row(t) = world.GetState().transpose();
   AppendRow(&ep_.eef_pose, t, world.ToolPose());
@@ -101,9 +102,10 @@ void EpisodeRecorder::Before(const World& world, const Observation& obs, const A
 
 void EpisodeRecorder::After(const World& world, const Observation& next_obs) {
   const int t = steps_;
-  for (const ObsKey& k : ObservationKeys()) {
-    ObservationValue(next_obs, k.name, &value_);
-    ep_.next_obs[k.name].row(t) = value_.transpose();
+  for (int k = 0; k < robot::kNumObsKeys; ++k) {
+    const robot::ObsKey key = static_cast<robot::ObsKey>(k);
+    ObservationValue(next_obs, key, &value_);
+    ep_.next_obs[robot::ObsKeyName(key)].row(t) = value_.transpose();
   }
   ep_.rewards[t] = world.succeeded() ? 1.0f : 0.0f;
   ++steps_;
@@ -124,6 +126,10 @@ datasets::Episode EpisodeRecorder::Finish(bool success) {
   return out;
 }
 
+bool ObjectDropped(const World& world) {
+  return world.ObjectPose(0).translation().z() < world.TableTop() - kDropDepth;
+}
+
 RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions& options) {
   const Task& task = world.model().task();
   const int max_steps = options.max_steps > 0 ? options.max_steps : task.max_steps();
@@ -133,9 +139,11 @@ RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions
   if (options.record) recorder.emplace(world, max_steps);
 
   Observation obs = world.Observe();
+  const double start_z = world.ObjectPose(0).translation().z();
   int t = 0;
   for (; t < max_steps; ++t) {
     if (options.stop_when_finished && controller.Finished()) break;
+    if (world.ObjectPose(0).translation().z() > start_z + kLiftHeight) result.lifted = true;
     const Action action = controller.Act(world, obs);
     if (recorder) recorder->Before(world, obs, action);
     const StepInfo info = world.Step(action);
@@ -147,8 +155,7 @@ RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions
       ++t;
       break;
     }
-    const double object_z = world.ObjectPose(0).translation().z();
-    if (object_z < world.TableTop() - 0.05) {
+    if (ObjectDropped(world)) {
       result.outcome = Outcome::kDropped;
       ++t;
       break;

@@ -32,10 +32,19 @@ struct RolloutOptions {
   bool record = true;            // fill RolloutResult::episode
 };
 
+// Episode rules shared by every loop that drives a world (Rollout, the controller in
+// software-in-the-loop, teleoperation): the manipulated object (object 0) is dropped when
+// its centre falls kDropDepth below the table top, and lifted once its centre has risen
+// kLiftHeight above where it started.
+inline constexpr double kDropDepth = 0.05;   // m
+inline constexpr double kLiftHeight = 0.03;  // m
+bool ObjectDropped(const World& world);
+
 struct RolloutResult {
   Outcome outcome = Outcome::kRunning;
   int steps = 0;
   int ik_misses = 0;      // control steps whose IK target was not reached
+  bool lifted = false;    // object 0 was lifted (kLiftHeight) before some step
   TaskStatus final_status;
   datasets::Episode episode;  // empty unless options.record
 };

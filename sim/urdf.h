@@ -8,15 +8,9 @@
 #include <vector>
 
 #include "robot/kinematics.h"
+#include "sim/sim_error.h"
 
 namespace dreamforge::sim {
-
-// User-facing error from sim/ (bad URDF, bad task, bad script). The message names the
-// file and the element, e.g. "arm.urdf: link 'hand': mass must be positive, got -1".
-class SimError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 struct CollisionShape {
   enum class Kind { kBox, kCylinder, kSphere, kCapsule };

@@ -35,28 +35,36 @@ std::unique_ptr<btCollisionShape> ObjectShape(const ObjectSpec& spec, const Eige
 
 }  // namespace
 
-const std::vector<ObsKey>& ObservationKeys() {
-  static const std::vector<ObsKey> keys = {
-      {"robot0_eef_pos", 3},   {"robot0_eef_quat", 4},  {"robot0_gripper_qpos", 2},
-      {"robot0_joint_pos", 7}, {"robot0_joint_vel", 7}, {"object", 13}};
-  return keys;
+void ObservationValue(const Observation& obs, robot::ObsKey key, Eigen::VectorXf* out) {
+  switch (key) {
+    case robot::ObsKey::kEefPos:
+      *out = obs.eef_pos.cast<float>();
+      return;
+    case robot::ObsKey::kEefQuat:
+      *out = obs.eef_quat.cast<float>();
+      return;
+    case robot::ObsKey::kGripperQpos:
+      *out = obs.gripper_qpos.cast<float>();
+      return;
+    case robot::ObsKey::kJointPos:
+      *out = obs.joint_pos.cast<float>();
+      return;
+    case robot::ObsKey::kJointVel:
+      *out = obs.joint_vel.cast<float>();
+      return;
+    case robot::ObsKey::kObject:
+      *out = obs.object.cast<float>();
+      return;
+  }
 }
 
-void ObservationValue(const Observation& obs, const std::string& key, Eigen::VectorXf* out) {
-  if (key == "robot0_eef_pos") *out = obs.eef_pos.cast<float>();
-  else if (key == "robot0_eef_quat") *out = obs.eef_quat.cast<float>();
-  else if (key == "robot0_gripper_qpos") *out = obs.gripper_qpos.cast<float>();
-  else if (key == "robot0_joint_pos") *out = obs.joint_pos.cast<float>();
-  else if (key == "robot0_joint_vel") *out = obs.joint_vel.cast<float>();
-  else if (key == "object") *out = obs.object.cast<float>();
-  else throw SimError("unknown observation key '" + key + "'");
-}
-
-Eigen::Vector4d QuatXyzw(const Eigen::Matrix3d& r) {
-  Eigen::Quaterniond q(r);
-  q.normalize();
-  if (q.w() < 0) q.coeffs() *= -1.0;  // one sign for the same rotation
-  return Eigen::Vector4d(q.x(), q.y(), q.z(), q.w());
+void ObservationValue(const Observation& obs, const std::string& name, Eigen::VectorXf* out) {
+  robot::ObsKey key;
+  if (!robot::ParseObsKey(name, &key)) {
+    throw SimError("unknown observation key '" + name + "' (expected one of " +
+                   robot::LowDimObsKeyList() + ")");
+  }
+  ObservationValue(obs, key, out);
 }
 
 Eigen::Isometry3d PlanarFrame(const Eigen::Vector3d& position, double yaw) {
@@ -367,14 +375,13 @@ Observation World::Observe() {
   o.gripper_qpos = FingerJoints();
   o.joint_vel = ArmVelocities();
   const Eigen::Isometry3d obj = ObjectPose(0);
-  o.object.segment<3>(0) = obj.translation();
-  o.object.segment<4>(3) = QuatXyzw(obj.linear());
+  Eigen::Vector3d object_position = obj.translation();
   if (params_.obs_noise > 0) {
     std::normal_distribution<double> n(0.0, params_.obs_noise);
-    for (int k = 0; k < 3; ++k) o.object[k] += n(noise_rng_);
+    for (int k = 0; k < 3; ++k) object_position[k] += n(noise_rng_);
   }
-  o.object.segment<3>(7) = o.object.segment<3>(0) - o.eef_pos;
-  o.object.segment<3>(10) = model_->task().TargetFrame(*this).translation();
+  robot::ObjectFeature(object_position, QuatXyzw(obj.linear()), o.eef_pos,
+                       model_->task().TargetFrame(*this).translation(), o.object);
   return o;
 }
 
@@ -425,29 +432,17 @@ StepInfo World::Step(const Action& action) {
   PendingCommand c;
   c.q_issue = IssueJoints();
   c.gripper = a[6];
-  c.hold = a.head<6>().squaredNorm() == 0.0;  // a zero action holds the last joint target
+  c.hold = !robot::ActionMoves(a);  // a zero action holds the last joint target
   if (!c.hold) {
-    const ActionScale& scale = model_->action_scale();
     q_scratch_ = c.q_issue;
-    const Eigen::Isometry3d current = kinematics_.ToolPose(q_scratch_);
-    Eigen::Isometry3d target = current;
-    target.translation() += a.head<3>() * scale.position;
-    target.linear() = robot::AxisAngleToMatrix(a.segment<3>(3) * scale.rotation) * current.linear();
-    const robot::IkResult r = kinematics_.SolveIk(target, q_scratch_, ActionIkOptions(), &q_ik_);
-    // Sub-millimetre residuals are well below what the motors track; count only real misses.
-    info.ik_converged = r.position_error < kIkPositionMiss && r.rotation_error < kIkRotationMiss;
+    const Eigen::Isometry3d target =
+        robot::ActionToolTarget(kinematics_.ToolPose(q_scratch_), a, model_->action_scale());
+    const robot::IkResult r = kinematics_.SolveIk(target, q_scratch_, robot::ActionIkOptions(), &q_ik_);
+    info.ik_converged = robot::IkConverged(r);
     c.q_cmd = q_ik_;
   }
   Execute(c, &info);
   return info;
-}
-
-robot::IkOptions World::ActionIkOptions() {
-  robot::IkOptions opt;
-  opt.max_iterations = 30;
-  opt.rest = robot::IkOptions::Rest::kSeed;
-  opt.nullspace_gain = 0.0;
-  return opt;
 }
 
 StepInfo World::StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper) {

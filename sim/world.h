@@ -3,10 +3,13 @@
 // Frames: the world frame is the robot base frame (panda_link0 at the origin, z up). The
 // nominal table surface is at z = 0; SceneParams::table_height moves it.
 // Control: Step() applies one action at the control rate (20 Hz) and runs `substeps`
-// fixed physics steps (240 Hz). Action (7 x 1, normalized to [-1, 1]): delta tool
-// position in the base frame (times ActionScale::position, m), delta tool rotation as an
-// axis-angle vector in the base frame (times ActionScale::rotation, rad), and the gripper
-// command (-1 open, +1 closed; the finger target is interpolated between).
+// fixed physics steps (240 Hz). The action layout and its map to a joint target are
+// robot/action_map.h's (delta tool position and rotation in the base frame, gripper -1
+// open .. +1 closed; the finger target is interpolated between).
+//
+// Latency: with params().latency_steps = L a joint command takes effect L control steps
+// after it was issued, as the joint motion it asked for (q_target - measured q at issue)
+// applied from where the arm is by then; with L = 0 the target is q_target itself.
 #pragma once
 
 #include <Eigen/Core>
@@ -21,7 +24,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "robot/action_map.h"
 #include "robot/kinematics.h"
+#include "robot/obs_layout.h"
 #include "sim/bullet_world.h"
 #include "sim/task.h"
 #include "sim/urdf.h"
@@ -30,29 +35,23 @@ namespace dreamforge::sim {
 
 using Action = Eigen::Matrix<double, 7, 1>;
 
-struct ActionScale {
-  double position = 0.05;  // m per control step at |a| = 1
-  double rotation = 0.3;   // rad per control step at |a| = 1
-};
+// The action layout and its map to joint targets are robot/action_map.h's.
+using robot::ActionScale;
 
-// Observations, robomimic key names. Quaternions are (x, y, z, w) as in robosuite.
+// Observations, in the layout of robot/obs_layout.h (robomimic key names; quaternions
+// QuatXyzw).
 struct Observation {
   Eigen::Vector3d eef_pos;                    // robot0_eef_pos, m, base frame
   Eigen::Vector4d eef_quat;                   // robot0_eef_quat
   Eigen::Vector2d gripper_qpos;               // robot0_gripper_qpos, m per finger
   Eigen::Matrix<double, 7, 1> joint_pos;      // robot0_joint_pos, rad
   Eigen::Matrix<double, 7, 1> joint_vel;      // robot0_joint_vel, rad/s
-  // object: manipulated object position (3), quaternion (4), position relative to the
-  // end effector (3), target position (3).
-  Eigen::Matrix<double, 13, 1> object;
+  // object: robot::ObjectFeature of the manipulated object and the task's target.
+  Eigen::Matrix<double, robot::kObjectFeatureDim, 1> object;
 };
-// Key names and widths in the order above.
-struct ObsKey {
-  const char* name;
-  int dim;
-};
-const std::vector<ObsKey>& ObservationKeys();
-// Flattens one observation key into `out` (resized to its width).
+// One low-dimensional key of an observation, as float (its width, robot/obs_layout.h).
+void ObservationValue(const Observation& obs, robot::ObsKey key, Eigen::VectorXf* out);
+// Same by name; throws SimError naming an unknown key.
 void ObservationValue(const Observation& obs, const std::string& key, Eigen::VectorXf* out);
 
 // One sampled scene. Nominal() gives the task's unperturbed scene.
@@ -141,26 +140,19 @@ class World {
   // are measured with noise of that std; the tool pose is always the forward kinematics of
   // the measured joints (as the edge controller computes it).
   Observation Observe();
-  // One control step. See the file comment for the action layout. The action is clamped to
-  // [-1, 1] and rounded to float32 (as stored in episode files) before it is applied.
+  // One control step. The action is clamped to [-1, 1] and rounded to float32 (as stored
+  // in episode files), then mapped to a joint target by robot/action_map.h from the joints
+  // measured by this step's Observe() (else the true ones). Action noise
+  // (params().action_noise) is added to the clamped motion part. A non-finite action holds
+  // (info.action_valid false); info.ik_converged is robot::IkConverged of the solve.
   StepInfo Step(const Action& action);
   // One control step commanded in joint space, for controllers that solve IK themselves
   // (the edge controller in software-in-the-loop): arm joint position targets (rad) and the
   // gripper command (-1 open .. +1 closed), through the same motors, physics and latency
-  // as Step(). Step(a) is StepJointTargets(q, a[6]) with q the IK solution (from the
-  // measured joints of this step's Observe(), else the true ones; ActionIkOptions()) of
-  // the tool pose moved by a; a zero motion part
-  // holds the last target instead. Action noise (params().action_noise, defined on
-  // actions) moves the target by the joint motion of a tool motion drawn as Step() draws it.
-  // A non-finite command holds (info.action_valid false).
+  // as Step(); Step(a) is StepJointTargets of the IK solution of a. Action noise, defined
+  // on actions, moves the target by the joint motion of a tool motion drawn as Step()
+  // draws it. A non-finite command holds (info.action_valid false).
   StepInfo StepJointTargets(const Eigen::Matrix<double, 7, 1>& q_target, double gripper);
-  // Latency: with params().latency_steps = L a command takes effect L steps after it was
-  // issued, as the joint motion it asked for (q_target - measured q at issue) from the arm's
-  // position then; with L = 0 the target is q_target itself.
-  // The IK settings Step() converts actions with (the edge controller uses the same).
-  static robot::IkOptions ActionIkOptions();
-  static constexpr double kIkPositionMiss = 2e-3;  // m: StepInfo::ik_converged thresholds
-  static constexpr double kIkRotationMiss = 2e-2;  // rad
   int steps() const { return steps_; }
   double time() const { return steps_ / model_->physics().control_hz(); }
 
@@ -227,8 +219,8 @@ class World {
   TaskStatus status_;
 };
 
-// Rotation helpers (quaternion (x, y, z, w)).
-Eigen::Vector4d QuatXyzw(const Eigen::Matrix3d& r);
+// Rotation helpers (quaternion (x, y, z, w): robot::QuatXyzw).
+using robot::QuatXyzw;
 // Yaw-only frame at `pose`'s position (z axis = world z).
 Eigen::Isometry3d PlanarFrame(const Eigen::Vector3d& position, double yaw);
 // Yaw of a rotation's x axis projected on the world plane.

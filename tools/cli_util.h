@@ -5,12 +5,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "robot/error.h"
+
 namespace dreamforge::tools {
 
 // Error for bad user input; main() prints "dreamforge <cmd>: <message>" and exits 2.
-class UsageError : public std::runtime_error {
+class UsageError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // A one-line progress bar on stderr, redrawn in place when stderr is a terminal and

@@ -12,8 +12,10 @@
 #include "robot/controller.h"
 #include "robot/mock_hardware.h"
 #include "robot/udp_hardware.h"
+#include "sim/rollout.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
+#include "tools/policy_controller.h"
 #include "tools/sim_hardware.h"
 
 namespace dreamforge::tools {
@@ -36,10 +38,6 @@ struct ControlArgs {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
-// Seeds the policy's generator exactly as eval's PolicyController does, so that
-// `control --hardware sim` and `eval` run the same episodes.
-constexpr uint64_t kNoiseSalt = 0x666c6f77ULL;
-
 // Sim hardware that also ends the episode the way sim::Rollout does: success, a dropped
 // object or an unstable world stop the loop.
 class EpisodeSim : public SimHardware {
@@ -49,7 +47,7 @@ class EpisodeSim : public SimHardware {
     const robot::HardwareStatus s = SimHardware::Write(command);
     if (!last_step().stable) {
       outcome = "unstable";
-    } else if (world_->ObjectPose(0).translation().z() < world_->TableTop() - 0.05) {
+    } else if (sim::ObjectDropped(*world_)) {
       outcome = "dropped";
     } else if (world_->succeeded()) {
       outcome = "success";
@@ -100,6 +98,107 @@ struct Totals {
   }
 };
 
+// The episodes `eval` runs for the same seed, through the controller and the simulated
+// robot: success rate and failures into *result, step timing into *totals.
+void RunSimEpisodes(const ControlArgs& a, const std::shared_ptr<const sim::SceneModel>& model,
+                    robot::Controller& controller, Totals* totals, nlohmann::json* result) {
+  const augment::PerturbationSpec spec =
+      augment::LoadSpec(a.perturb.empty() ? augment::DefaultSpecPath(model->task().name()) : fs::path(a.perturb));
+  std::map<std::string, int64_t> failures;
+  int64_t successes = 0, done = 0;
+  Progress progress("control sim", a.episodes);
+  for (int k = 0; k < a.episodes && !g_stop.load(); ++k) {
+    const sim::SceneParams scene = augment::SampleScene(*model, spec, a.seed, augment::kEvalIndexBit | k);
+    sim::World world(model, scene);
+    std::atomic<bool> stop{false};
+    EpisodeSim hw(&world, &stop);
+    controller.Reset(PolicySeed(scene));  // as eval's PolicyController
+    robot::LoopOptions opt;
+    opt.mode = robot::LoopMode::kAsFastAsPossible;
+    opt.max_steps = static_cast<uint64_t>(model->task().max_steps());
+    opt.stop = &stop;
+    robot::ControlLoop loop(controller, hw, opt);
+    loop.Run();
+    totals->Add(loop.stats());
+    const std::string outcome = hw.outcome.empty() ? (world.succeeded() ? "success" : "timeout") : hw.outcome;
+    if (outcome == "success") {
+      ++successes;
+    } else {
+      ++failures[outcome];
+    }
+    ++done;
+    progress.Update(done, std::to_string(successes) + " ok");
+  }
+  progress.Finish();
+  const augment::Interval ci = augment::WilsonInterval(successes, done);
+  nlohmann::json& r = *result;
+  r["episodes"] = done;
+  r["successes"] = successes;
+  r["success_rate"] = done ? static_cast<double>(successes) / done : 0.0;
+  r["ci_low"] = ci.low;
+  r["ci_high"] = ci.high;
+  r["failures"] = failures;
+  r["seed"] = a.seed;
+}
+
+// The mock robot (mirrors commands, starts in the task's nominal scene) or the UDP bridge.
+std::unique_ptr<robot::HardwareInterface> MakeHardware(const ControlArgs& a,
+                                                       const std::shared_ptr<const sim::SceneModel>& model,
+                                                       const robot::Bundle& bundle) {
+  if (a.hardware == "mock") {
+    sim::World world(model, model->Nominal());
+    const sim::Observation obs = world.Observe();
+    robot::MockHardwareConfig mc;
+    mc.q0 = obs.joint_pos;
+    mc.finger_open = model->robot_config().finger_open;
+    mc.object_position = obs.object.segment<3>(0);
+    mc.object_quaternion = obs.object.segment<4>(3);
+    mc.target_position = obs.object.segment<3>(10);
+    mc.dt = 1.0 / bundle.control_hz;
+    return std::make_unique<robot::MockHardware>(mc);
+  }
+  robot::UdpHardwareConfig uc;
+  const size_t colon = a.robot_address.rfind(':');
+  if (colon == std::string::npos) throw UsageError("control: --robot-address '" + a.robot_address + "': expected IP:PORT");
+  uc.robot_address = a.robot_address.substr(0, colon);
+  uc.robot_port = static_cast<uint16_t>(std::stoi(a.robot_address.substr(colon + 1)));
+  uc.local_port = static_cast<uint16_t>(a.listen_port);
+  return std::make_unique<robot::UdpHardware>(uc);
+}
+
+void WriteStats(const std::string& path, const nlohmann::json& result) {
+  const fs::path tmp = path + ".tmp";
+  std::ofstream out(tmp);
+  out << result.dump(2) << "\n";
+  if (!out.flush()) throw UsageError("control: --stats " + path + ": cannot write");
+  out.close();
+  fs::rename(tmp, path);
+}
+
+void PrintSummary(const ControlArgs& a, const nlohmann::json& result) {
+  const nlohmann::json t = result["timing"];
+  const nlohmann::json times = t.value("step_time_us", nlohmann::json::object());
+  std::string events;
+  const nlohmann::json safety_events = t.value("safety_events", nlohmann::json::object());
+  for (const auto& [k, v] : safety_events.items()) {
+    if (v.get<uint64_t>() > 0) events += " " + k + "=" + std::to_string(v.get<uint64_t>());
+  }
+  if (a.hardware == "sim") {
+    std::printf("control sim: %lld/%lld succeeded (%.1f%%, 95%% CI %.1f-%.1f%%); ",
+                static_cast<long long>(result.value("successes", int64_t{0})),
+                static_cast<long long>(result.value("episodes", int64_t{0})), 100 * result.value("success_rate", 0.0),
+                100 * result.value("ci_low", 0.0), 100 * result.value("ci_high", 0.0));
+  } else {
+    std::printf("control %s: %s after %llu steps; ", a.hardware.c_str(), result.value("exit", std::string("?")).c_str(),
+                static_cast<unsigned long long>(t.value("steps", uint64_t{0})));
+  }
+  std::printf("step p50 %.1f us, p99 %.1f us, max %.1f us; deadline misses %llu; holds %llu; safety events:%s; stats -> %s\n",
+              times.value("p50", 0.0), times.value("p99", 0.0), times.value("max", 0.0),
+              static_cast<unsigned long long>(t.value("deadline_misses", uint64_t{0})),
+              static_cast<unsigned long long>(t.value("holds", uint64_t{0})), events.empty() ? " none" : events.c_str(),
+              a.stats.c_str());
+}
+
 void RunControl(const ControlArgs& a) {
   if (a.episodes < 1) throw UsageError("control: --episodes: must be >= 1");
   if (!(a.duration > 0)) throw UsageError("control: --duration: must be > 0");
@@ -128,67 +227,10 @@ void RunControl(const ControlArgs& a) {
   Totals totals;
   nlohmann::json result = {{"bundle", a.bundle}, {"hardware", a.hardware}, {"task", task}};
   const auto start = std::chrono::steady_clock::now();
-
   if (a.hardware == "sim") {
-    const augment::PerturbationSpec spec = augment::LoadSpec(
-        a.perturb.empty() ? augment::DefaultSpecPath(task) : fs::path(a.perturb));
-    std::map<std::string, int64_t> failures;
-    int64_t successes = 0, done = 0;
-    Progress progress("control sim", a.episodes);
-    for (int k = 0; k < a.episodes && !g_stop.load(); ++k) {
-      const sim::SceneParams scene = augment::SampleScene(*model, spec, a.seed, augment::kEvalIndexBit | k);
-      sim::World world(model, scene);
-      std::atomic<bool> stop{false};
-      EpisodeSim hw(&world, &stop);
-      controller.Reset(scene.noise_seed ^ kNoiseSalt);
-      robot::LoopOptions opt;
-      opt.mode = robot::LoopMode::kAsFastAsPossible;
-      opt.max_steps = static_cast<uint64_t>(model->task().max_steps());
-      opt.stop = &stop;
-      robot::ControlLoop loop(controller, hw, opt);
-      loop.Run();
-      totals.Add(loop.stats());
-      std::string outcome = hw.outcome.empty() ? (world.succeeded() ? "success" : "timeout") : hw.outcome;
-      if (outcome == "success") {
-        ++successes;
-      } else {
-        ++failures[outcome];
-      }
-      ++done;
-      progress.Update(done, std::to_string(successes) + " ok");
-    }
-    progress.Finish();
-    const augment::Interval ci = augment::WilsonInterval(successes, done);
-    result["episodes"] = done;
-    result["successes"] = successes;
-    result["success_rate"] = done ? static_cast<double>(successes) / done : 0.0;
-    result["ci_low"] = ci.low;
-    result["ci_high"] = ci.high;
-    result["failures"] = failures;
-    result["seed"] = a.seed;
+    RunSimEpisodes(a, model, controller, &totals, &result);
   } else {
-    std::unique_ptr<robot::HardwareInterface> hw;
-    if (a.hardware == "mock") {
-      const sim::SceneParams nominal = model->Nominal();
-      sim::World world(model, nominal);
-      const sim::Observation obs = world.Observe();
-      robot::MockHardwareConfig mc;
-      mc.q0 = obs.joint_pos;
-      mc.finger_open = model->robot_config().finger_open;
-      mc.object_position = obs.object.segment<3>(0);
-      mc.object_quaternion = obs.object.segment<4>(3);
-      mc.target_position = obs.object.segment<3>(10);
-      mc.dt = 1.0 / bundle->control_hz;
-      hw = std::make_unique<robot::MockHardware>(mc);
-    } else {
-      robot::UdpHardwareConfig uc;
-      const size_t colon = a.robot_address.rfind(':');
-      if (colon == std::string::npos) throw UsageError("control: --robot-address '" + a.robot_address + "': expected IP:PORT");
-      uc.robot_address = a.robot_address.substr(0, colon);
-      uc.robot_port = static_cast<uint16_t>(std::stoi(a.robot_address.substr(colon + 1)));
-      uc.local_port = static_cast<uint16_t>(a.listen_port);
-      hw = std::make_unique<robot::UdpHardware>(uc);
-    }
+    const std::unique_ptr<robot::HardwareInterface> hw = MakeHardware(a, model, *bundle);
     robot::LoopOptions opt;
     opt.mode = robot::LoopMode::kRealtime;
     opt.max_steps = static_cast<uint64_t>(a.duration * bundle->control_hz);
@@ -200,35 +242,8 @@ void RunControl(const ControlArgs& a) {
   }
   result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result["timing"] = totals.ToJson();
-  {
-    const fs::path tmp = a.stats + ".tmp";
-    std::ofstream out(tmp);
-    out << result.dump(2) << "\n";
-    if (!out.flush()) throw UsageError("control: --stats " + a.stats + ": cannot write");
-    out.close();
-    fs::rename(tmp, a.stats);
-  }
-  const nlohmann::json t = result["timing"];
-  const nlohmann::json times = t.value("step_time_us", nlohmann::json::object());
-  std::string events;
-  const nlohmann::json safety_events = t.value("safety_events", nlohmann::json::object());
-  for (const auto& [k, v] : safety_events.items()) {
-    if (v.get<uint64_t>() > 0) events += " " + k + "=" + std::to_string(v.get<uint64_t>());
-  }
-  if (a.hardware == "sim") {
-    std::printf("control sim: %lld/%lld succeeded (%.1f%%, 95%% CI %.1f-%.1f%%); ",
-                static_cast<long long>(result.value("successes", int64_t{0})),
-                static_cast<long long>(result.value("episodes", int64_t{0})), 100 * result.value("success_rate", 0.0),
-                100 * result.value("ci_low", 0.0), 100 * result.value("ci_high", 0.0));
-  } else {
-    std::printf("control %s: %s after %llu steps; ", a.hardware.c_str(), result.value("exit", std::string("?")).c_str(),
-                static_cast<unsigned long long>(t.value("steps", uint64_t{0})));
-  }
-  std::printf("step p50 %.1f us, p99 %.1f us, max %.1f us; deadline misses %llu; holds %llu; safety events:%s; stats -> %s\n",
-              times.value("p50", 0.0), times.value("p99", 0.0), times.value("max", 0.0),
-              static_cast<unsigned long long>(t.value("deadline_misses", uint64_t{0})),
-              static_cast<unsigned long long>(t.value("holds", uint64_t{0})), events.empty() ? " none" : events.c_str(),
-              a.stats.c_str());
+  WriteStats(a.stats, result);
+  PrintSummary(a, result);
 }
 
 }  // namespace

@@ -22,19 +22,25 @@ struct ExportArgs {
   std::string safety;
 };
 
-// Limits the safety filter enforces on the board. The defaults sit outside everything the
-// policies command in nominal runs on the simulated Panda (they catch faults, not normal
-// motion): joint speeds at the URDF's limits, a TCP box around the table and a TCP
-// speed of 1.5 m/s (the action scale allows 1 m/s).
-nlohmann::json DefaultSafety(const sim::SceneModel& model) {
-  std::vector<double> velocity;
-  for (int j : model.arm_joint_indices()) velocity.push_back(model.robot().joints[j].velocity);
-  return {{"workspace_min", {-0.3, -0.9, -0.02}},
-          {"workspace_max", {1.0, 0.9, 1.2}},
-          {"max_eef_speed", 1.5},
-          {"max_joint_velocity", velocity},
-          {"max_joint_acceleration", std::vector<double>(7, 200.0)},
-          {"joint_margin", 0.0}};
+// The default safety limits (robot::DefaultSafetyLimits) with the fields of a --safety
+// file replacing theirs; validated as the board's loader will.
+robot::SafetyLimits Safety(const robot::RobotDescription& robot, const std::string& file) {
+  nlohmann::json safety = robot::DefaultSafetyLimits(robot).ToJson();
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) throw UsageError("export: --safety " + file + ": cannot open");
+    const nlohmann::json user = nlohmann::json::parse(in, nullptr, false);
+    if (!user.is_object()) throw UsageError("export: --safety " + file + ": not a JSON object");
+    for (const auto& [k, v] : user.items()) {
+      if (!safety.contains(k)) throw UsageError("export: " + file + ": " + k + ": unknown safety field");
+      safety[k] = v;
+    }
+  }
+  try {
+    return robot::SafetyLimits::FromJson(safety, robot, file.empty() ? "default safety limits" : file);
+  } catch (const robot::BundleError& e) {
+    throw UsageError(std::string("export: --safety: ") + e.what());
+  }
 }
 
 void RunExport(const ExportArgs& a) {
@@ -46,48 +52,41 @@ void RunExport(const ExportArgs& a) {
     throw UsageError(std::string("export: --policy: ") + e.what());
   }
   const sim::SceneModel model(p->task, sim::SceneModel::DefaultUrdf());
-  nlohmann::json safety = DefaultSafety(model);
-  if (!a.safety.empty()) {
-    std::ifstream in(a.safety);
-    if (!in) throw UsageError("export: --safety " + a.safety + ": cannot open");
-    const nlohmann::json user = nlohmann::json::parse(in, nullptr, false);
-    if (!user.is_object()) throw UsageError("export: --safety " + a.safety + ": not a JSON object");
-    for (const auto& [k, v] : user.items()) {
-      if (!safety.contains(k)) throw UsageError("export: " + a.safety + ": " + k + ": unknown safety field");
-      safety[k] = v;
+  robot::Bundle bundle;
+  bundle.task = p->task;
+  bundle.control_hz = model.physics().control_hz();
+  bundle.model = p->model;
+  for (const std::string& name : p->normalizer.obs_keys) {
+    robot::ObsKey key;
+    if (!robot::ParseObsKey(name, &key)) {
+      throw UsageError("export: " + a.policy + "/run.json: obs_keys: '" + name + "' cannot be exported (expected one of " +
+                       robot::LowDimObsKeyList() + ")");
     }
+    bundle.obs_keys.push_back(key);
   }
+  bundle.normalization = policy::RuntimeNormalization(p->normalizer);
+  bundle.action_scale = model.action_scale();
+  bundle.robot = DescribeRobot(model);
+  bundle.safety = Safety(bundle.robot, a.safety);
+  bundle.source = {{"run", fs::weakly_canonical(a.policy).string()}, {"checkpoint", a.checkpoint}};
 
   const fs::path out(a.out);
   const fs::path tmp = out.string() + ".tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  policy::WriteSafetensors(*p, tmp / "weights.safetensors");
+  policy::WriteSafetensors(*p, tmp / robot::kWeightsFile);
   policy::WriteTorchScript(*p, tmp / "policy.ts");
   policy::WriteOnnx(*p, tmp / "policy.onnx");
-  nlohmann::json files = nlohmann::json::object();
-  for (const char* f : {"weights.safetensors", "policy.ts", "policy.onnx"}) {
-    std::string hex, error;
-    uint64_t bytes = 0;
-    if (!robot::Sha256File((tmp / f).string(), &hex, &bytes, &error)) throw std::runtime_error(error);
-    files[f] = {{"sha256", hex}, {"bytes", bytes}};
+  for (const char* f : {robot::kWeightsFile, "policy.ts", "policy.onnx"}) {
+    robot::FileHash hash;
+    std::string error;
+    if (!robot::Sha256File((tmp / f).string(), &hash.sha256, &hash.bytes, &error)) throw std::runtime_error(error);
+    bundle.files[f] = hash;
   }
-  const nlohmann::json json = {
-      {"format", "dreamforge-bundle/1"},
-      {"task", p->task},
-      {"control_hz", model.physics().control_hz()},
-      {"model", p->model.ToJson()},
-      {"obs_keys", p->normalizer.obs_keys},
-      {"normalization", p->normalizer.ToJson()},
-      {"action_scale", {{"position", model.action_scale().position}, {"rotation", model.action_scale().rotation}}},
-      {"robot", DescribeRobot(model).ToJson()},
-      {"safety", safety},
-      {"files", files},
-      {"source", {{"run", fs::weakly_canonical(a.policy).string()}, {"checkpoint", a.checkpoint}}}};
   {
-    std::ofstream f(tmp / "policy.json");
-    f << json.dump(2) << "\n";
-    if (!f.flush()) throw std::runtime_error((tmp / "policy.json").string() + ": cannot write");
+    std::ofstream f(tmp / robot::kPolicyJson);
+    f << robot::PolicyJson(bundle).dump(2) << "\n";
+    if (!f.flush()) throw std::runtime_error((tmp / robot::kPolicyJson).string() + ": cannot write");
   }
   // The board's loader must accept what we wrote (and the simulated robot must match it).
   try {
@@ -102,7 +101,7 @@ void RunExport(const ExportArgs& a) {
   fs::remove_all(old);
   std::printf("export %s (%s, %s) -> %s: policy.json, weights.safetensors (%llu bytes), policy.ts, policy.onnx\n",
               a.policy.c_str(), policy::ToString(p->model.type).c_str(), a.checkpoint.c_str(), a.out.c_str(),
-              static_cast<unsigned long long>(files["weights.safetensors"]["bytes"].get<uint64_t>()));
+              static_cast<unsigned long long>(bundle.files[robot::kWeightsFile].bytes));
 }
 
 }  // namespace

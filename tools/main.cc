@@ -4,11 +4,7 @@
 #include <cstdio>
 #include <exception>
 
-#include "augment/segment.h"
-#include "datasets/episode_store.h"
-#include "policy/policy_error.h"
-#include "sim/urdf.h"
-#include "tools/cli_util.h"
+#include "robot/error.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
@@ -30,19 +26,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const dreamforge::tools::UsageError& e) {
-    std::fprintf(stderr, "dreamforge: %s\n", e.what());
-    return 2;
-  } catch (const dreamforge::sim::SimError& e) {
-    std::fprintf(stderr, "dreamforge: %s\n", e.what());
-    return 2;
-  } catch (const dreamforge::augment::AugmentError& e) {
-    std::fprintf(stderr, "dreamforge: %s\n", e.what());
-    return 2;
-  } catch (const dreamforge::policy::PolicyError& e) {
-    std::fprintf(stderr, "dreamforge: %s\n", e.what());
-    return 2;
-  } catch (const dreamforge::datasets::DatasetError& e) {
+  } catch (const dreamforge::Error& e) {  // bad input: the message names the file or option
     std::fprintf(stderr, "dreamforge: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {

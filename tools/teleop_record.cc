@@ -254,7 +254,7 @@ int Session::Run(const rt::SignalFlag& signals) {
         a.announced_success = true;
         display_.Message("success: the task's success predicate holds; Enter saves the demo");
       } else if (!a.announced_drop &&
-                 a.world->ObjectPose(0).translation().z() < a.world->TableTop() - 0.05) {
+                 sim::ObjectDropped(*a.world)) {
         a.announced_drop = true;
         display_.Message("the object fell off the table; x discards the attempt");
       }

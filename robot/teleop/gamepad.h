@@ -16,8 +16,7 @@
 // Stick deflections pass through TeleopConfig::deadzone and scale linearly to
 // TeleopConfig::linear_speed / angular_speed.
 
-#ifndef DREAMFORGE_ROBOT_TELEOP_GAMEPAD_H_
-#define DREAMFORGE_ROBOT_TELEOP_GAMEPAD_H_
+#pragma once
 
 #include <array>
 #include <cstddef>
@@ -90,5 +89,3 @@ class GamepadDevice : public Device {
 std::unique_ptr<Device> OpenGamepad(const std::string& path, const TeleopConfig& config);
 
 }  // namespace dreamforge::robot::teleop
-
-#endif  // DREAMFORGE_ROBOT_TELEOP_GAMEPAD_H_

@@ -19,8 +19,7 @@
 //   0        reset (discard, and the speed back to default)
 //   p        pause / resume      q        quit (Ctrl-D too; Ctrl-C interrupts)
 
-#ifndef DREAMFORGE_ROBOT_TELEOP_KEYBOARD_H_
-#define DREAMFORGE_ROBOT_TELEOP_KEYBOARD_H_
+#pragma once
 
 #include <cstddef>
 #include <string>
@@ -61,5 +60,3 @@ class KeyboardDevice : public Device {
 };
 
 }  // namespace dreamforge::robot::teleop
-
-#endif  // DREAMFORGE_ROBOT_TELEOP_KEYBOARD_H_

@@ -11,8 +11,7 @@
 // The libspnav calls live in spnav_source.cc alone (built when libspnav is found); this
 // file parses events, so it is tested with synthetic events and no daemon.
 
-#ifndef DREAMFORGE_ROBOT_TELEOP_SPACEMOUSE_H_
-#define DREAMFORGE_ROBOT_TELEOP_SPACEMOUSE_H_
+#pragma once
 
 #include <array>
 #include <memory>
@@ -66,5 +65,3 @@ std::string SpaceMouseHelp(const std::string& indent = "  ");
 std::unique_ptr<Device> OpenSpaceMouse(const TeleopConfig& config);
 
 }  // namespace dreamforge::robot::teleop
-
-#endif  // DREAMFORGE_ROBOT_TELEOP_SPACEMOUSE_H_

@@ -1,8 +1,7 @@
 // The libspnav side of the spacemouse (the only code that includes spnav.h). Built only
 // when CMake finds libspnav; otherwise spnav_missing.cc provides OpenSpaceMouse().
 
-#ifndef DREAMFORGE_ROBOT_TELEOP_SPNAV_SOURCE_H_
-#define DREAMFORGE_ROBOT_TELEOP_SPNAV_SOURCE_H_
+#pragma once
 
 #include "robot/teleop/spacemouse.h"
 
@@ -15,5 +14,3 @@ namespace dreamforge::robot::teleop {
 bool FromSpnav(const spnav_event& in, SpaceMouseEvent* out);
 
 }  // namespace dreamforge::robot::teleop
-
-#endif  // DREAMFORGE_ROBOT_TELEOP_SPNAV_SOURCE_H_

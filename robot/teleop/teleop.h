@@ -6,8 +6,7 @@
 // velocity in m/s of the tool centre, angular velocity in rad/s about the base axes.
 // Eigen, the C++ standard library and POSIX only (DESIGN.md, robot/).
 
-#ifndef DREAMFORGE_ROBOT_TELEOP_TELEOP_H_
-#define DREAMFORGE_ROBOT_TELEOP_TELEOP_H_
+#pragma once
 
 #include <Eigen/Core>
 #include <memory>
@@ -15,12 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "robot/error.h"
+
 namespace dreamforge::robot::teleop {
 
 // A device that cannot be opened, or bad teleop settings. The message names the device.
-class DeviceError : public std::runtime_error {
+class DeviceError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 enum class GripperRequest { kNone, kToggle, kOpen, kClose };
@@ -129,5 +130,3 @@ class MergedDevice : public Device {
 };
 
 }  // namespace dreamforge::robot::teleop
-
-#endif  // DREAMFORGE_ROBOT_TELEOP_TELEOP_H_

@@ -2,8 +2,7 @@
 // path: RAII restores on return and on exceptions; signals (Ctrl-C, kill, a closed
 // terminal) only set a flag that the tool's loop checks, so it unwinds normally.
 
-#ifndef DREAMFORGE_ROBOT_TELEOP_TERMINAL_H_
-#define DREAMFORGE_ROBOT_TELEOP_TERMINAL_H_
+#pragma once
 
 #include <signal.h>
 #include <termios.h>
@@ -51,5 +50,3 @@ class SignalFlag {
 };
 
 }  // namespace dreamforge::robot::teleop
-
-#endif  // DREAMFORGE_ROBOT_TELEOP_TERMINAL_H_

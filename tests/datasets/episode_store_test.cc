@@ -75,7 +75,7 @@ void ExpectEpisodesBitwiseEqual(const Episode& a, const Episode& b) {
     EXPECT_TRUE(BitwiseEqual(m, b.object_poses.at(name))) << name;
   }
   EXPECT_EQ(a.subtask_term_signals, b.subtask_term_signals);
-  EXPECT_EQ(a.seed, b.seed);
+  EXPECT_EQ(a.scene_key, b.scene_key);
   EXPECT_EQ(a.source_demo, b.source_demo);
   EXPECT_EQ(a.perturbation, b.perturbation);
   EXPECT_EQ(a.success, b.success);
@@ -181,7 +181,7 @@ TEST_F(EpisodeStoreTest, DemoNamesSortNumerically) {
   ASSERT_EQ(names.size(), 12u);
   EXPECT_EQ(names[9], "demo_9");
   EXPECT_EQ(names[10], "demo_10");
-  EXPECT_EQ(reader.ReadEpisode(10).seed, 110u);
+  EXPECT_EQ(reader.ReadEpisode(10).scene_key, 110u);
   EXPECT_THAT(reader.Mask("valid"), ElementsAre("demo_9"));
 }
 

@@ -43,7 +43,7 @@ inline Episode MakeEpisode(int n, uint64_t seed) {
     std::vector<int32_t>& v = ep.subtask_term_signals[sig];
     for (int t = 0; t < n; ++t) v.push_back(t >= n / 2 ? 1 : 0);
   }
-  ep.seed = seed;
+  ep.scene_key = seed;
   ep.source_demo = seed % 2 == 0 ? "" : "sha256:" + std::to_string(seed);
   ep.perturbation = {{"object_mass", u(rng)}, {"friction", {u(rng), u(rng)}}};
   ep.success = seed % 2 == 1;

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "datasets/episode_store.h"
+#include "robot/gripper_latch.h"
 #include "tests/datasets/test_util.h"
 
 namespace dreamforge::policy {
@@ -101,12 +102,13 @@ TEST_P(TrainerTypeTest, OverfitsATinyDataset) {
   double worst = 0;
   for (int e = 0; e < 2; ++e) {
     const Episode ep = reader.ReadEpisode(e);
-    PolicyRunner runner(policy, 7);
+    const auto runner = MakeRunner(*policy, 7);
     for (int t = 0; t < ep.num_samples(); ++t) {
       std::map<std::string, Eigen::VectorXf> obs;
       for (const auto& key : kKeys) obs[key] = ep.obs.at(key).row(t).transpose();
-      runner.Reset(7);  // re-plan at every step: the chunk's first action is step t's
-      const Eigen::VectorXf a = runner.Act(obs);
+      runner->Reset(7);  // re-plan at every step: the chunk's first action is step t's
+      robot::Vector7f a;
+      ASSERT_EQ(runner->Act(FlatObservation(*policy, obs).data(), &a), robot::RunnerStatus::kOk);
       worst = std::max(worst, static_cast<double>((a - ep.actions.row(t).transpose()).cwiseAbs().maxCoeff()));
     }
   }
@@ -201,11 +203,11 @@ TEST_F(TrainerTest, DimensionMismatchesAreNamed) {
   const TrainingData data = LoadTrainingData(WriteData(4, 5), kKeys);
   Train(data, {}, Small(PolicyType::kMlp, 1), dir_ / "run");
   // An observation of the wrong width reaching the policy.
-  PolicyRunner runner(Policy::Load(dir_ / "run"), 0);
+  const auto policy = Policy::Load(dir_ / "run");
   std::map<std::string, Eigen::VectorXf> obs = {{"robot0_eef_pos", Eigen::VectorXf::Zero(3)},
                                                 {"object", Eigen::VectorXf::Zero(9)}};
   try {
-    runner.Act(obs);
+    FlatObservation(*policy, obs);
     FAIL() << "no error";
   } catch (const std::invalid_argument& e) {
     EXPECT_THAT(e.what(), HasSubstr("object"));
@@ -291,7 +293,7 @@ TEST_F(TrainerTest, BadOptionsNameTheOption) {
 
 // The latch: switches when the other state's probability passes the threshold, then holds.
 TEST(GripperLatchTest, SwitchesPastTheThresholdThenHolds) {
-  GripperLatch latch;
+  robot::GripperLatch latch;
   const auto step = [&](double p_closed) { return latch.Step(static_cast<float>(2 * p_closed - 1), 0.2, 4); };
   EXPECT_EQ(step(0.0), -1.0f);   // starts open
   EXPECT_EQ(step(0.15), -1.0f);  // closed at 15%: not enough
@@ -321,19 +323,21 @@ TEST(GripperLatchTest, ModelJsonCarriesTheLatchAndNamesBadFields) {
   try {
     ModelConfig::FromJson(j, "run.json");
     FAIL() << "no error";
-  } catch (const PolicyError& e) {
+  } catch (const robot::BundleError& e) {
     EXPECT_THAT(e.what(), HasSubstr("run.json"));
     EXPECT_THAT(e.what(), HasSubstr("gripper_switch"));
   }
   j = c.ToJson();
   j["gripper"] = "maybe";
-  EXPECT_THROW(ModelConfig::FromJson(j, "run.json"), PolicyError);
+  EXPECT_THROW(ModelConfig::FromJson(j, "run.json"), robot::BundleError);
+  EXPECT_THROW(ModelFromRunJson(j, "run.json"), PolicyError);
   // A run written before the latch existed (no latch fields) reads with the defaults.
   j = c.ToJson();
   j["gripper"] = "sample";
   j.erase("gripper_switch");
   j.erase("gripper_hold");
-  const ModelConfig old = ModelConfig::FromJson(j, "run.json");
+  j.erase("time_features");
+  const ModelConfig old = ModelFromRunJson(j, "run.json");
   EXPECT_EQ(old.gripper, GripperMode::kSample);
   EXPECT_EQ(old.gripper_hold, 4);
 }

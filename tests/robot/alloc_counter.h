@@ -6,8 +6,7 @@
 // (outside sanitizer builds) malloc is interposed too, because Eigen allocates its
 // dynamic matrices with std::malloc, not operator new.
 
-#ifndef DREAMFORGE_TESTS_ROBOT_ALLOC_COUNTER_H_
-#define DREAMFORGE_TESTS_ROBOT_ALLOC_COUNTER_H_
+#pragma once
 
 namespace dreamforge::test {
 
@@ -27,5 +26,3 @@ class AllocCounter {
 };
 
 }  // namespace dreamforge::test
-
-#endif  // DREAMFORGE_TESTS_ROBOT_ALLOC_COUNTER_H_

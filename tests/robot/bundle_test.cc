@@ -50,15 +50,77 @@ TEST(BundleTest, LoadsTheTinyBundles) {
   EXPECT_EQ(flow.layers[2].weight.rows(), 28);
 }
 
-TEST(BundleTest, ObsKeyNamesAndWidths) {
-  ObsKey k;
-  ASSERT_TRUE(ParseObsKey("robot0_joint_vel", &k));
-  EXPECT_EQ(k, ObsKey::kJointVel);
-  EXPECT_EQ(ObsKeyWidth(k), 7);
-  EXPECT_STREQ(ObsKeyName(ObsKey::kGripperQpos), "robot0_gripper_qpos");
-  EXPECT_EQ(ObsKeyWidth(ObsKey::kObject), 13);
-  EXPECT_EQ(ObsKeyWidth(ObsKey::kEefQuat), 4);
-  EXPECT_FALSE(ParseObsKey("robot0_eef_vel", &k));
+// The writer beside the reader: what PolicyJson writes, ParsePolicyJson reads back to the
+// same bundle, for both tiny bundles and for a bundle made in code.
+TEST(BundleTest, PolicyJsonRoundTrips) {
+  for (const char* name : {"tiny_mlp", "tiny_flow"}) {
+    std::ifstream in(test::TinyBundleDir(name) + "/policy.json");
+    const Bundle parsed = ParsePolicyJson(json::parse(in), name);
+    const json written = PolicyJson(parsed);
+    const Bundle again = ParsePolicyJson(written, "written");
+    EXPECT_EQ(PolicyJson(again), written) << name;
+    EXPECT_EQ(again.model.ToJson(), parsed.model.ToJson()) << name;
+    EXPECT_EQ(again.obs_keys, parsed.obs_keys) << name;
+    ASSERT_EQ(again.normalization.obs.size(), parsed.normalization.obs.size());
+    for (size_t i = 0; i < parsed.normalization.obs.size(); ++i) {
+      EXPECT_EQ(again.normalization.obs[i].mean, parsed.normalization.obs[i].mean);
+      EXPECT_EQ(again.normalization.obs[i].std, parsed.normalization.obs[i].std);
+    }
+    EXPECT_EQ(again.normalization.action.max, parsed.normalization.action.max);
+    EXPECT_EQ(again.safety.max_joint_velocity, parsed.safety.max_joint_velocity);
+    EXPECT_EQ(again.files.at(kWeightsFile).sha256, parsed.files.at(kWeightsFile).sha256);
+  }
+
+  Bundle b;
+  b.task = "bottle_place";
+  b.control_hz = 20;
+  b.model = ModelSpec::Default(ModelType::kFlow, 5);
+  b.obs_keys = {ObsKey::kEefPos, ObsKey::kGripperQpos};
+  b.normalization.obs = {{{0, 0, 0}, {1, 1, 1}, {-1, -1, -1}, {1, 1, 1}}, {{0, 0}, {2, 2}, {0, 0}, {1, 1}}};
+  b.normalization.action = {std::vector<double>(7, 0.0), std::vector<double>(7, 1.0), std::vector<double>(7, -1.0),
+                            std::vector<double>(7, 1.0)};
+  b.robot = test::PandaHardware();
+  b.safety = DefaultSafetyLimits(b.robot);
+  b.files[kWeightsFile] = {std::string(64, 'a'), 123};
+  b.source = {{"run", "/runs/x"}, {"checkpoint", "best"}};
+  const json j = PolicyJson(b);
+  EXPECT_EQ(j["format"], kBundleFormat);
+  EXPECT_EQ(j["obs_keys"], json({"robot0_eef_pos", "robot0_gripper_qpos"}));
+  EXPECT_EQ(j["normalization"]["obs_keys"], j["obs_keys"]);
+  EXPECT_EQ(j["source"]["checkpoint"], "best");
+  const Bundle back = ParsePolicyJson(j, "code");
+  EXPECT_EQ(PolicyJson(back), j);
+  EXPECT_EQ(back.action_scale.position, 0.05);
+  EXPECT_EQ(back.safety.max_eef_speed, 1.5);
+}
+
+TEST(BundleTest, DefaultSafetyLimitsFollowTheChain) {
+  const RobotDescription panda = test::PandaHardware();
+  const SafetyLimits s = DefaultSafetyLimits(panda);
+  int i = 0;
+  for (const JointSpec& joint : panda.chain.joints) {
+    if (joint.type == JointType::kFixed) continue;
+    EXPECT_EQ(s.max_joint_velocity[i], joint.velocity) << joint.name;
+    EXPECT_EQ(s.max_joint_acceleration[i], 200.0);
+    ++i;
+  }
+  EXPECT_EQ(i, kArmDof);
+  EXPECT_EQ(s.workspace_min, Eigen::Vector3d(-0.3, -0.9, -0.02));
+  EXPECT_EQ(s.workspace_max, Eigen::Vector3d(1.0, 0.9, 1.2));
+  // Its JSON is what the reader accepts, and a bad field is named.
+  json j = s.ToJson();
+  EXPECT_EQ(SafetyLimits::FromJson(j, panda, "S").ToJson(), j);
+  j["max_eef_speed"] = -1;
+  EXPECT_THROW(
+      {
+        try {
+          SafetyLimits::FromJson(j, panda, "S");
+        } catch (const BundleError& e) {
+          EXPECT_THAT(e.what(), StartsWith("S: safety.max_eef_speed: expected a positive number"));
+          throw;
+        }
+      },
+      BundleError);
 }
 
 TEST(BundleTest, RobotDescriptionRoundTripsAndMatchesThePanda) {

@@ -185,7 +185,7 @@ TEST(WorldTest, StepIsStepJointTargetsOfTheActionsIkSolution) {
       Eigen::Isometry3d target = current;
       target.translation() += a.head<3>() * scale.position;
       target.linear() = robot::AxisAngleToMatrix(a.segment<3>(3) * scale.rotation) * current.linear();
-      kinematics.SolveIk(target, q_seed, World::ActionIkOptions(), &q_ik);
+      kinematics.SolveIk(target, q_seed, robot::ActionIkOptions(), &q_ik);
       by_joints.StepJointTargets(q_ik.head<7>(), a[6]);
     }
     EXPECT_LT((by_action.GetState() - by_joints.GetState()).cwiseAbs().maxCoeff(), 1e-9)

@@ -16,8 +16,13 @@
 #include "policy/export.h"
 #include "policy/trainer.h"
 #include "robot/bundle.h"
+#include "robot/controller.h"
+#include "robot/policy_runner.h"
 #include "robot/policy_runtime.h"
+#include "sim/world.h"
 #include "tests/common/test_util.h"
+#include "tools/policy_controller.h"
+#include "tools/sim_hardware.h"
 
 namespace dreamforge {
 namespace {
@@ -173,6 +178,45 @@ TEST_P(ExportTest, AllImplementationsAgreeOnAThousandObservations) {
   const nlohmann::json ort_json = nlohmann::json::parse(ort_in);
   EXPECT_LT(WorstDifference(FromJsonRows(ort_json["actions"], width), ref), kTolerance) << "ONNX Runtime";
   std::printf(", ONNX Runtime %.2e\n", WorstDifference(FromJsonRows(ort_json["actions"], width), ref));
+
+  // 6. One runner for eval and the robot: in a simulated episode, eval's path (the sim
+  // observation, the LibTorch network, tools::PolicyController) and the edge controller's
+  // path (the robot state, robot::Controller's observation, the bundle's native network)
+  // give the same action at every step, chunking, re-planning and the gripper latch
+  // included. A divergence in the observation layout, the normalization, the noise draws
+  // or the execution rules fails here.
+  {
+    auto model = std::make_shared<const sim::SceneModel>("bottle_place", sim::SceneModel::DefaultUrdf());
+    sim::World world(model, model->Nominal());
+    tools::PolicyController eval_path(policy);
+    tools::SimHardware hardware(&world);
+    robot::Controller controller(b, 0);
+    robot::PolicyRunner native(b, 0);
+    eval_path.Reset(world);
+    native.Reset(tools::PolicySeed(world.params()));
+    double worst = 0;
+    for (int t = 0; t < 80; ++t) {
+      const sim::Observation obs = world.Observe();
+      const sim::Action eval_action = eval_path.Act(world, obs);
+      robot::RobotState state;
+      ASSERT_EQ(hardware.Read(&state), robot::HardwareStatus::kOk);
+      Eigen::VectorXf flat;
+      controller.BuildObservation(state, &flat);
+      std::map<std::string, Eigen::VectorXf> by_key;
+      for (const std::string& key : policy->normalizer.obs_keys) sim::ObservationValue(obs, key, &by_key[key]);
+      const std::vector<float> expected = policy::FlatObservation(*policy, by_key);
+      ASSERT_EQ(flat.size(), static_cast<Eigen::Index>(expected.size()));
+      for (Eigen::Index i = 0; i < flat.size(); ++i) ASSERT_NEAR(flat[i], expected[i], 1e-6) << "obs " << i << " step " << t;
+      robot::Vector7f native_action;
+      ASSERT_EQ(native.Act(flat.data(), &native_action), robot::RunnerStatus::kOk);
+      for (int k = 0; k < 6; ++k) worst = std::max(worst, std::abs(native_action[k] - eval_action[k]));
+      ASSERT_EQ(native_action[6], eval_action[6]) << "gripper, step " << t;
+      world.Step(eval_action);
+    }
+    EXPECT_LT(worst, 1e-4) << "eval and controller actions differ";
+    EXPECT_EQ(native.plans(), type == "flow" ? 40u : 80u);  // flow re-plans every 2 actions
+    std::printf("%s: eval vs controller over 80 steps: worst action difference %.2e\n", type.c_str(), worst);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, ExportTest, ::testing::Values("mlp", "flow"));
