@@ -1,11 +1,33 @@
 // dreamforge: one demonstration in, a deployable robot policy out. See README.md.
+//
+// Exit codes (README.md, "Exit codes"): 0 success; 2 bad input (a dreamforge::Error, whose
+// message names the file, flag or field, or a command-line parse error); 1 a runtime
+// failure (anything else: I/O, LibTorch, a lost robot, a demonstration that failed).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "robot/error.h"
 #include "tools/commands.h"
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitBadInput = 2;
+
+// "record, dream, ... or report"
+std::string CommandList(CLI::App& app) {
+  const auto subs = app.get_subcommands([](CLI::App*) { return true; });
+  std::string s;
+  for (size_t i = 0; i < subs.size(); ++i) {
+    s += (i == 0 ? "" : i + 1 == subs.size() ? " or " : ", ") + subs[i]->get_name();
+  }
+  return s;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -22,16 +44,32 @@ int main(int argc, char** argv) {
   dreamforge::tools::AddControlCommand(app);
   dreamforge::tools::AddInspectCommand(app);
   dreamforge::tools::AddReportCommand(app);
+  // One line per parse error, naming the subcommand it was parsing.
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    const auto parsed = a->get_subcommands();
+    const std::string cmd = parsed.empty() ? "" : parsed.front()->get_name() + ": ";
+    return "dreamforge: " + cmd + e.what() + " (see --help)\n";
+  });
+  if (argc > 1 && argv[1][0] != '-') {
+    try {
+      app.get_subcommand(argv[1]);
+    } catch (const CLI::OptionNotFound&) {
+      std::fprintf(stderr, "dreamforge: unknown command '%s' (expected %s; see --help)\n", argv[1],
+                   CommandList(app).c_str());
+      return kExitBadInput;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end parsing with exit code 0; every other parse error is bad input.
+    return app.exit(e) == 0 ? 0 : kExitBadInput;
   } catch (const dreamforge::Error& e) {  // bad input: the message names the file or option
     std::fprintf(stderr, "dreamforge: %s\n", e.what());
-    return 2;
+    return kExitBadInput;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dreamforge: error: %s\n", e.what());
-    return 1;
+    return kExitFailure;
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -118,6 +119,41 @@ TEST_F(CliTest, BadInputGivesOneLineAndNonZeroExit) {
 
   r = Dreamforge("inspect");
   EXPECT_NE(r.status, 0);
+}
+
+// README "Exit codes": 2 for bad input (dreamforge::Error and command-line parse errors,
+// never CLI11's own 104-109), 1 for a runtime failure; one line naming what was wrong.
+TEST_F(CliTest, ExitCodesAreTwoForBadInputAndOneForRuntimeFailures) {
+  const auto lines = [](const std::string& s) { return std::count(s.begin(), s.end(), '\n'); };
+  CmdResult r = Dreamforge("frobnicate --out x");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_THAT(r.output, HasSubstr("record, dream"));
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+  r = Dreamforge("");
+  EXPECT_EQ(r.status, 2) << r.output;
+  r = Dreamforge("inspect");  // a required positional: CLI11 says 106
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("dreamforge: inspect: "));
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+  r = Dreamforge("dream --demo d.hdf5 --out o.hdf5 --count many");  // conversion: 104
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--count"));
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+  r = Dreamforge("inspect a.hdf5 --no-such-flag");  // extras: 109
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--no-such-flag"));
+  EXPECT_EQ(Dreamforge("--version").status, 0);
+  EXPECT_EQ(Dreamforge("dream --help").status, 0);
+
+  // Valid input, failed work: a script that never reaches the target.
+  const fs::path script = dir_ / "short.yaml";
+  std::ofstream(script) << "task: bottle_place\nwaypoints:\n  - {frame: object, pos: [0, 0, 0.15]}\n";
+  r = Dreamforge("record --task bottle_place --device script:" + script.string() + " --out " +
+                 (dir_ / "d.hdf5").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("did not succeed"));
+  EXPECT_FALSE(fs::exists(dir_ / "d.hdf5"));
 }
 
 TEST_F(CliTest, HelpDocumentsTheCommands) {
