@@ -1,6 +1,9 @@
 // Small helpers shared by the dreamforge subcommands.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -14,6 +17,11 @@ class UsageError : public Error {
  public:
   using Error::Error;
 };
+
+// Adds a seed option: a decimal integer 0..2^64-1. CLI11 alone would store "-1" as
+// 18446744073709551615 and read "010" as octal 8; this refuses both, naming the flag.
+CLI::Option* AddSeedOption(CLI::App* cmd, const std::string& name, uint64_t* seed,
+                           const std::string& help);
 
 // A one-line progress bar on stderr, redrawn in place when stderr is a terminal and
 // printed every ~10% otherwise (logs stay readable).

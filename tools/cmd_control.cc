@@ -256,7 +256,7 @@ void AddControlCommand(CLI::App& app) {
                   "sim: the Bullet world, episodes as eval's; mock: mirrors commands; udp: a robot bridge (robot/PROTOCOL.md)")
       ->capture_default_str();
   cmd->add_option("--episodes", a->episodes, "sim: held-out scenes to run (eval's scenes for the same seed)")->capture_default_str();
-  cmd->add_option("--seed", a->seed, "sim: evaluation seed")->capture_default_str();
+  AddSeedOption(cmd, "--seed", &a->seed, "sim: evaluation seed");
   cmd->add_option("--perturb", a->perturb, "sim: perturbation spec (default: the task's)");
   cmd->add_option("--duration", a->duration, "mock/udp: seconds to run at the bundle's control rate")->capture_default_str();
   cmd->add_option("--robot-address", a->robot_address, "udp: IP:PORT of the robot bridge")->capture_default_str();

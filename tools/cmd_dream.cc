@@ -152,7 +152,7 @@ void AddDreamCommand(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output episode file (.hdf5); a summary .summary.json is written beside it")->required();
   cmd->add_option("--perturb", a->perturb, "Perturbation spec YAML (default: augment/specs/<task>.yaml)");
   cmd->add_option("--workers", a->workers, "Worker threads, one physics world each (0: all cores)")->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Run seed; dream i depends only on (demo, spec, seed, i)")->capture_default_str();
+  AddSeedOption(cmd, "--seed", &a->seed, "Run seed; dream i depends only on (demo, spec, seed, i)");
   cmd->add_option("--shard", a->shard,
                   "K/N: make only shard K of N (else read from OMPI_COMM_WORLD_RANK/SIZE,\n"
                   "SLURM_ARRAY_TASK_ID/COUNT, or JOB_COMPLETION_INDEX with --shards N)");

@@ -129,8 +129,7 @@ void AddEvalCommand(CLI::App& app) {
   cmd->add_option("--demo", a->demo, "Demo whose actions `replay` plays back");
   cmd->add_option("--task", a->task, "Task (default: the demo's or the script's)");
   cmd->add_option("--episodes", a->episodes, "Held-out scenes to run")->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Evaluation seed (scenes never coincide with dream scenes)")
-      ->capture_default_str();
+  AddSeedOption(cmd, "--seed", &a->seed, "Evaluation seed (scenes never coincide with dream scenes)");
   cmd->add_option("--perturb", a->perturb, "Perturbation spec (default: augment/specs/<task>.yaml)");
   cmd->add_option("--workers", a->workers, "Worker threads (0: all cores)")->capture_default_str();
   cmd->add_flag("--json", a->json,

@@ -127,7 +127,7 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--gripper", a->options.gripper,
                   "How the gripper column is executed: latch, sample, sign or raw (default: latch; see policy/model.h)");
   cmd->add_option("--device", a->options.device, "cpu or cuda[:N] (needs a LibTorch with CUDA)")->capture_default_str();
-  cmd->add_option("--seed", a->options.seed, "Seed of weights, shuffling and flow noise")->capture_default_str();
+  AddSeedOption(cmd, "--seed", &a->options.seed, "Seed of weights, shuffling and flow noise");
   cmd->add_flag("--resume", a->options.resume, "Continue the run in --out from checkpoints/last.pt");
   cmd->add_option("--checkpoint-every", a->options.checkpoint_every, "Epochs between checkpoints/epoch_N.pt")->capture_default_str();
   cmd->add_option("--eval-every", a->options.eval_every,

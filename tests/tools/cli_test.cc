@@ -156,6 +156,19 @@ TEST_F(CliTest, ExitCodesAreTwoForBadInputAndOneForRuntimeFailures) {
   EXPECT_FALSE(fs::exists(dir_ / "d.hdf5"));
 }
 
+TEST_F(CliTest, NegativeSeedsAreRefusedByEveryCommand) {
+  const std::string d = (dir_ / "x").string();
+  for (const std::string& cmd : {"dream --demo " + d + " --out " + d, "train --data " + d + " --out " + d,
+                                "eval --baseline replay --demo " + d, "control --bundle " + d}) {
+    for (const char* seed : {"-1", "1.5", "18446744073709551616", "0x10"}) {
+      const CmdResult r = Dreamforge(cmd + " --seed " + seed);
+      EXPECT_EQ(r.status, 2) << cmd << " --seed " << seed << ": " << r.output;
+      EXPECT_THAT(r.output, HasSubstr("--seed")) << cmd;
+      EXPECT_THAT(r.output, HasSubstr(std::string("got '") + seed + "'")) << cmd;
+    }
+  }
+}
+
 TEST_F(CliTest, HelpDocumentsTheCommands) {
   const CmdResult r = Dreamforge("--help");
   EXPECT_EQ(r.status, 0);
