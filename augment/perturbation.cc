@@ -54,6 +54,7 @@ std::string Fmt(double v) {
 Distribution ParseDistribution(const YAML::Node& node, const std::string& source,
                                const std::string& field) {
   if (!node.IsMap()) Fail(source, field, "expected a mapping like {dist: uniform, min: 0, max: 1}");
+  sim::yaml::CheckUniqueKeys<AugmentError>(node, source, field);
   if (!node["dist"]) Fail(source, field + ".dist", "missing (uniform, normal, uniform_int or constant)");
   const std::string dist = node["dist"].as<std::string>();
   std::set<std::string> allowed;
@@ -189,8 +190,10 @@ PerturbationSpec ParseSpec(const std::string& text, const std::string& source) {
   const YAML::Node root = sim::yaml::Parse<AugmentError>(text, source);
   PerturbationSpec spec;
   spec.source = source;
-  if (root.IsNull()) return spec;  // an empty spec perturbs nothing
+  // An empty file is more likely a mistake than a request for nominal dreams; `{}` says so.
+  if (root.IsNull()) throw AugmentError(source + ": empty spec (write {} for one that perturbs nothing)");
   if (!root.IsMap()) throw AugmentError(source + ": expected a mapping of field: distribution");
+  sim::yaml::CheckUniqueKeys<AugmentError>(root, source, "");
   for (const auto& kv : root) {
     const std::string field = kv.first.as<std::string>();
     auto rule = Rules().find(field);

@@ -62,6 +62,7 @@ struct PerturbationSpec {
 
 // Parses and validates a spec. Throws AugmentError naming the file and the field, e.g.
 // "spec.yaml: mass_scale.min: must be > 0" or "spec.yaml: masss_scale: unknown field".
+// An empty file and a key given twice are refused; `{}` is the spec that perturbs nothing.
 PerturbationSpec LoadSpec(const std::filesystem::path& path);
 PerturbationSpec ParseSpec(const std::string& yaml, const std::string& source);
 // The shipped default spec of a task: augment/specs/<task>.yaml in the source tree.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -26,6 +27,20 @@ double Number(const YAML::Node& n, const std::string& source, const std::string&
     return v;
   } catch (const YAML::Exception&) {
     Fail<Error>(source, field, "expected a number");
+  }
+}
+
+// Refuses a mapping that names a key twice: yaml-cpp keeps both entries, so a lookup sees
+// the first and a walk sees both (the last wins). `field` is the mapping's path ("" for the
+// root); the message names the file and the key.
+template <class Error>
+void CheckUniqueKeys(const YAML::Node& map, const std::string& source, const std::string& field) {
+  std::set<std::string> seen;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) Fail<Error>(source, field.empty() ? "(root)" : field, "expected plain keys");
+    const std::string key = kv.first.Scalar();
+    const std::string path = field.empty() ? key : field + "." + key;
+    if (!seen.insert(key).second) Fail<Error>(source, path, "duplicated key (each key may appear once)");
   }
 }
 

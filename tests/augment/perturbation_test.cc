@@ -39,7 +39,18 @@ TEST(PerturbationTest, BadSpecsNameTheField) {
   EXPECT_THAT(ErrorOf("restitution: {dist: constant, value: 1.5}\n"),
               HasSubstr("spec.yaml: restitution: values must be <= 1"));
   EXPECT_THAT(ErrorOf("friction: [\n"), HasSubstr("spec.yaml: YAML error"));
-  EXPECT_EQ(ErrorOf(""), "");
+  EXPECT_EQ(ErrorOf("{}"), "");
+}
+
+TEST(PerturbationTest, EmptyFilesAndDuplicatedKeysAreRefused) {
+  EXPECT_EQ(ErrorOf(""), "spec.yaml: empty spec (write {} for one that perturbs nothing)");
+  EXPECT_THAT(ErrorOf("# only a comment\n"), HasSubstr("spec.yaml: empty spec"));
+  EXPECT_EQ(ErrorOf("friction: {dist: uniform, min: 0.4, max: 1.2}\n"
+                    "friction: {dist: constant, value: 0.1}\n"),
+            "spec.yaml: friction: duplicated key (each key may appear once)");
+  EXPECT_EQ(ErrorOf("friction: {dist: uniform, min: 0.4, max: 1.2, max: 5}\n"),
+            "spec.yaml: friction.max: duplicated key (each key may appear once)");
+  EXPECT_THAT(ErrorOf("? [a, b]\n: 1\n"), HasSubstr("spec.yaml: (root): expected plain keys"));
 }
 
 TEST(PerturbationTest, SameSeedAndIndexSameScene) {
@@ -66,7 +77,7 @@ TEST(PerturbationTest, AddingAFieldLeavesTheOtherDrawsAlone) {
 TEST(PerturbationTest, EmptySpecGivesTheNominalScene) {
   auto model = Model("cube_stack");
   const sim::SceneParams nominal = model->Nominal();
-  sim::SceneParams p = SampleScene(*model, ParseSpec("", "empty"), 5, 3);
+  sim::SceneParams p = SampleScene(*model, ParseSpec("{}", "empty"), 5, 3);
   p.noise_seed = nominal.noise_seed;
   EXPECT_EQ(sim::ToJson(p).dump(), sim::ToJson(nominal).dump());
 }

@@ -113,6 +113,12 @@ TEST_F(DreamCliTest, BadSpecsAndFlagsAreRejectedNamingTheField) {
   r = run_with("mass_scale: {dist: uniform, min: -1, max: 2}\n");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("bad.yaml: mass_scale: values must be > 0"));
+  r = run_with("");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("bad.yaml: empty spec"));
+  r = run_with("friction: {dist: uniform, min: 0.4, max: 1.2}\nfriction: {dist: constant, value: 0}\n");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("bad.yaml: friction: duplicated key"));
   r = Shell(Dream("x.hdf5", "--shard 3/2"));
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("--shard '3/2'"));
