@@ -1,6 +1,7 @@
 #include "sim/script.h"
 
 #include <cmath>
+#include <sstream>
 
 #include "robot/geometry.h"
 #include "sim/yaml_util.h"
@@ -32,6 +33,7 @@ Eigen::Matrix3d Rpy(const Eigen::Vector3d& rpy) {
 WaypointScript ParseScript(const std::string& text, const std::string& source) {
   const YAML::Node root = yaml::Parse<SimError>(text, source);
   if (!root.IsMap()) throw SimError(source + ": expected a mapping with 'task' and 'waypoints'");
+  yaml::CheckUniqueKeys<SimError>(root, source, "");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "task" && key != "speed" && key != "rotation_speed" && key != "waypoints") {
@@ -53,9 +55,13 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
     const std::string f = "waypoints[" + std::to_string(i) + "]";
     const YAML::Node w = wps[i];
     if (!w.IsMap()) Fail(source, f, "expected a mapping");
+    yaml::CheckUniqueKeys<SimError>(w, source, f);
     Waypoint wp;
+    bool has_frame = false, has_pos = false;
     for (const auto& kv : w) {
       const std::string key = kv.first.as<std::string>();
+      has_frame = has_frame || key == "frame";
+      has_pos = has_pos || key == "pos";
       if (key == "frame") {
         const std::string v = kv.second.as<std::string>();
         if (v == "object") wp.frame = Waypoint::Frame::kObject;
@@ -74,7 +80,11 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
         wp.gripper = v == "close" ? 1 : -1;
       } else if (key == "hold") {
         wp.hold = Number(kv.second, source, f + ".hold");
-        if (wp.hold < 0) Fail(source, f + ".hold", "must be >= 0");
+        if (!(wp.hold >= 0 && wp.hold <= kMaxHoldSeconds)) {
+          std::ostringstream msg;
+          msg << "must be in 0.." << kMaxHoldSeconds << " s, got " << wp.hold;
+          Fail(source, f + ".hold", msg.str());
+        }
       } else if (key == "speed") {
         wp.speed = Number(kv.second, source, f + ".speed");
         if (!(wp.speed > 0)) Fail(source, f + ".speed", "must be positive");
@@ -82,6 +92,8 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
         Fail(source, f + "." + key, "unknown field (expected frame, pos, rpy, gripper, hold, speed)");
       }
     }
+    if (!has_frame) Fail(source, f + ".frame", "missing (object, target, world or relative)");
+    if (!has_pos) Fail(source, f + ".pos", "missing (a position [x, y, z] in m in the frame)");
     s.waypoints.push_back(wp);
   }
   return s;

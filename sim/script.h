@@ -6,12 +6,13 @@
 //   speed: 0.25            # default tool speed, m/s
 //   rotation_speed: 1.0    # default tool rotation speed, rad/s
 //   waypoints:
-//     - frame: object      # object | target | world | relative (offsets along world axes)
-//       pos: [0, 0, 0.1]   # m, in the frame
+//     - frame: object      # required: object | target | world | relative (offsets along
+//                          # world axes)
+//       pos: [0, 0, 0.1]   # required: m, in the frame
 //       rpy: [3.14159, 0, 0]  # tool orientation in the frame (default: pointing down;
 //                             # for `relative`: unchanged)
 //       gripper: open      # open | close, applied on arrival (default: unchanged)
-//       hold: 0.5          # s to wait after arrival (default 0)
+//       hold: 0.5          # s to wait after arrival (default 0, at most kMaxHoldSeconds)
 //       speed: 0.2         # optional, m/s
 // Frames are taken when a waypoint starts: `object` is the manipulated object (its centre,
 // yaw only; cylinders have no yaw, box yaw is folded into [-45, 45] degrees), `target` the
@@ -25,6 +26,9 @@
 #include "sim/rollout.h"
 
 namespace dreamforge::sim {
+
+// The longest `hold` a waypoint may ask for, s (longer than any task's episode).
+constexpr double kMaxHoldSeconds = 60.0;
 
 struct Waypoint {
   enum class Frame { kObject, kTarget, kWorld, kRelative };
@@ -45,7 +49,8 @@ struct WaypointScript {
 };
 
 // Parses a script file. Throws SimError naming the file and the field
-// (e.g. "demo.yaml: waypoints[2].frame: expected object, target, world or relative").
+// (e.g. "demo.yaml: waypoints[2].frame: expected object, target, world or relative");
+// a waypoint without frame or pos, or a key given twice, is refused.
 WaypointScript LoadScript(const std::filesystem::path& path);
 WaypointScript ParseScript(const std::string& yaml, const std::string& source);
 

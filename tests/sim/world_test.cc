@@ -257,12 +257,36 @@ TEST(ScriptTest, BadFieldsAreNamed) {
   };
   EXPECT_THAT(err("task: x\nwaypoints:\n  - {frame: moon}\n"),
               HasSubstr("s.yaml: waypoints[0].frame: expected object, target, world or relative"));
-  EXPECT_THAT(err("task: x\nwaypoints:\n  - {pos: [1, 2]}\n"),
+  EXPECT_THAT(err("task: x\nwaypoints:\n  - {frame: world, pos: [1, 2]}\n"),
               HasSubstr("s.yaml: waypoints[0].pos: expected a list of 3 numbers"));
   EXPECT_THAT(err("task: x\nwaypoints: []\n"), HasSubstr("s.yaml: waypoints: expected a non-empty list"));
   EXPECT_THAT(err("task: x\nspeed: -1\nwaypoints:\n  - {}\n"), HasSubstr("s.yaml: speed: must be positive"));
   EXPECT_THAT(err("task: x\nwaypoints:\n  - {grip: open}\n"), HasSubstr("s.yaml: waypoints[0].grip: unknown field"));
   EXPECT_THAT(err("task: [\n"), HasSubstr("s.yaml: YAML error"));
+}
+
+TEST(ScriptTest, HoldIsBoundedAndFrameAndPosAreRequired) {
+  const auto err = [](const std::string& waypoints) -> std::string {
+    try {
+      ParseScript("task: x\nwaypoints:\n  - {frame: object, pos: [0, 0, 0.1]}\n" + waypoints, "s.yaml");
+    } catch (const SimError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(err("  - {frame: relative, pos: [0, 0, 0], hold: 60}\n"), "");
+  EXPECT_EQ(err("  - {frame: relative, pos: [0, 0, 0], hold: 1e9}\n"),
+            "s.yaml: waypoints[1].hold: must be in 0..60 s, got 1e+09");
+  EXPECT_THAT(err("  - {frame: relative, pos: [0, 0, 0], hold: 1e300}\n"),
+              HasSubstr("s.yaml: waypoints[1].hold: must be in 0..60 s"));
+  EXPECT_THAT(err("  - {frame: relative, pos: [0, 0, 0], hold: -1}\n"),
+              HasSubstr("s.yaml: waypoints[1].hold: must be in 0..60 s"));
+  EXPECT_EQ(err("  - {frame: target, gripper: open}\n"),
+            "s.yaml: waypoints[1].pos: missing (a position [x, y, z] in m in the frame)");
+  EXPECT_EQ(err("  - {pos: [0, 0, 0.2]}\n"),
+            "s.yaml: waypoints[1].frame: missing (object, target, world or relative)");
+  EXPECT_EQ(err("  - {frame: target, pos: [0, 0, 0.2], pos: [0, 0, 0.3]}\n"),
+            "s.yaml: waypoints[1].pos: duplicated key (each key may appear once)");
 }
 
 TEST(RolloutTest, GripperSignalsFollowCloseAndOpen) {
