@@ -426,7 +426,8 @@ Bundle LoadBundle(const std::string& dir) {
   Bundle b = ParsePolicyJson(j, json_path);
   b.dir = dir;
 
-  // Hashes: every listed file that is present; the weights must be present.
+  // Hashes: every listed file must be present and match (a listed file that is missing is
+  // a tampered or incomplete bundle, as a changed one is).
   std::vector<std::uint8_t> weights;
   for (const auto& [name, expected] : b.files) {
     const std::string path = dir + "/" + name;
@@ -441,7 +442,10 @@ Bundle LoadBundle(const std::string& dir) {
       hex = Sha256::HexOf(weights.data(), weights.size());
       bytes = weights.size();
     } else {
-      if (!FileExists(path)) continue;  // policy.ts / policy.onnx are optional on the board
+      if (!FileExists(path)) {
+        throw BundleError(path + ": missing, but " + field +
+                          " lists it (incomplete or tampered bundle)");
+      }
       std::string error;
       if (!Sha256File(path, &hex, &bytes, &error)) throw BundleError(error);
     }

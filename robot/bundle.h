@@ -1,6 +1,7 @@
 // The policy bundle: its schema (reader and writer side by side) and its loader. A bundle
 // is a directory with policy.json and weights.safetensors (policy.ts and policy.onnx are
-// only hash-checked, when present). Loading validates everything and throws
+// only hash-checked; every file policy.json lists must be present). Loading validates
+// everything and throws
 // BundleError (robot/bundle_error.h) whose message names the file and the field, e.g.
 //   "bundle/policy.json: model.hidden: expected an array of positive integers".
 //

@@ -346,15 +346,18 @@ TEST_F(BundleFileTest, MissingAndUnexpectedTensors) {
   EXPECT_THAT(LoadError(), StartsWith(B() + "/weights.safetensors: fc3.bias: unexpected tensor"));
 }
 
-TEST_F(BundleFileTest, OptionalFilesAreCheckedWhenPresent) {
+TEST_F(BundleFileTest, ListedFilesMustBePresentAndMatch) {
   test::CopyBundle("tiny_mlp", dir_ / "b");
   std::ofstream(dir_ / "b" / "policy.onnx") << "onnx bytes";
   test::RehashFile(dir_ / "b", "policy.onnx");
   std::ofstream(dir_ / "b" / "policy.ts") << "torchscript bytes";
   test::RehashFile(dir_ / "b", "policy.ts");
   EXPECT_EQ(LoadError(), "(no error)");
-  // Listed but absent on the board: fine.
+  // Listed but absent: as tampered as a changed file.
   std::filesystem::remove(dir_ / "b" / "policy.ts");
+  EXPECT_EQ(LoadError(), B() + "/policy.ts: missing, but " + B() +
+                             "/policy.json files.policy.ts lists it (incomplete or tampered bundle)");
+  std::ofstream(dir_ / "b" / "policy.ts") << "torchscript bytes";
   EXPECT_EQ(LoadError(), "(no error)");
   // Present but changed: refused.
   std::ofstream(dir_ / "b" / "policy.onnx") << "onnx bytez";
