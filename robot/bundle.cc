@@ -354,6 +354,10 @@ Bundle ParsePolicyJson(const nlohmann::json& j, const std::string& where) {
   }
   b.task = r.String(j, "", "task");
   b.control_hz = r.Positive(j, "", "control_hz");
+  if (b.control_hz < kMinControlHz || b.control_hz > kMaxControlHz) {
+    r.Fail("control_hz", "expected " + JsonNumber(kMinControlHz) + ".." + JsonNumber(kMaxControlHz) +
+                             " Hz, got " + JsonNumber(b.control_hz));
+  }
 
   b.model = ModelSpec::FromJson(r.Get(j, "", "model"), where);
   const ModelSpec& spec = b.model;

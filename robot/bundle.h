@@ -6,7 +6,7 @@
 //   "bundle/policy.json: model.hidden: expected an array of positive integers".
 //
 // policy.json:
-//   {"format": "dreamforge-bundle/1", "task": str, "control_hz": number > 0,
+//   {"format": "dreamforge-bundle/1", "task": str, "control_hz": Hz in 1..1000,
 //    "model": ModelSpec::ToJson() (robot/model_spec.h),
 //    "obs_keys": [key, ...] (robot/obs_layout.h),
 //    "normalization": {"obs_mode": "z_score", "action_mode": "min_max", "obs_keys": [...],
@@ -126,10 +126,14 @@ struct FileHash {
   std::uint64_t bytes = 0;
 };
 
+// The control rates a bundle may ask for, Hz (policy.json control_hz).
+constexpr double kMinControlHz = 1.0;
+constexpr double kMaxControlHz = 1000.0;
+
 struct Bundle {
   std::string dir;
   std::string task;
-  double control_hz = 0;
+  double control_hz = 0;  // kMinControlHz..kMaxControlHz
   ModelSpec model;
   std::vector<ObsKey> obs_keys;  // order of the flattened observation
   Normalization normalization;

@@ -35,6 +35,9 @@ struct ControlArgs {
   int listen_port = 9871;
 };
 
+// The longest --duration of a mock or udp run, s (a day; a longer run is restarted).
+constexpr double kMaxDurationSeconds = 86400.0;
+
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
@@ -201,7 +204,12 @@ void PrintSummary(const ControlArgs& a, const nlohmann::json& result) {
 
 void RunControl(const ControlArgs& a) {
   if (a.episodes < 1) throw UsageError("control: --episodes: must be >= 1");
-  if (!(a.duration > 0)) throw UsageError("control: --duration: must be > 0");
+  if (!(a.duration > 0 && a.duration <= kMaxDurationSeconds)) {
+    char msg[128];
+    std::snprintf(msg, sizeof msg, "control: --duration %g: expected seconds in (0, %g]", a.duration,
+                  kMaxDurationSeconds);
+    throw UsageError(msg);
+  }
   if (a.hardware != "sim" && a.hardware != "mock" && a.hardware != "udp") {
     throw UsageError("control: --hardware '" + a.hardware + "': expected sim, mock or udp");
   }

@@ -224,6 +224,10 @@ TEST(BundleTest, ParseErrorsNameFileAndField) {
       StartsWith("B/policy.json: files.../x: expected a plain file name"));
   EXPECT_THAT(ParseErrorAfter([](json& j) { j["control_hz"] = "fast"; }),
               StartsWith("B/policy.json: control_hz: expected a number"));
+  EXPECT_EQ(ParseErrorAfter([](json& j) { j["control_hz"] = 1e9; }),
+            "B/policy.json: control_hz: expected 1..1000 Hz, got 1000000000");
+  EXPECT_EQ(ParseErrorAfter([](json& j) { j["control_hz"] = 0.5; }),
+            "B/policy.json: control_hz: expected 1..1000 Hz, got 0.5");
 }
 
 TEST(BundleTest, FlowConsistencyIsChecked) {

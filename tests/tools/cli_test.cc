@@ -169,6 +169,15 @@ TEST_F(CliTest, NegativeSeedsAreRefusedByEveryCommand) {
   }
 }
 
+TEST_F(CliTest, ControlDurationIsFiniteAndBounded) {
+  for (const char* d : {"inf", "nan", "0", "-1", "1e9"}) {
+    const CmdResult r = Dreamforge("control --bundle " + (dir_ / "b").string() + " --hardware mock --duration " + d);
+    EXPECT_EQ(r.status, 2) << d << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("--duration " + std::string(d == std::string("1e9") ? "1e+09" : d) +
+                                    ": expected seconds in (0, 86400]"));
+  }
+}
+
 TEST_F(CliTest, HelpDocumentsTheCommands) {
   const CmdResult r = Dreamforge("--help");
   EXPECT_EQ(r.status, 0);
