@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -144,6 +146,29 @@ void RunSimEpisodes(const ControlArgs& a, const std::shared_ptr<const sim::Scene
   r["seed"] = a.seed;
 }
 
+// --robot-address IP:PORT and --listen-port, checked. Port 0 (an ephemeral port) is refused
+// for both: nothing is negotiated (robot/PROTOCOL.md), each side must know the other's port.
+robot::UdpHardwareConfig UdpConfig(const ControlArgs& a) {
+  robot::UdpHardwareConfig uc;
+  const size_t colon = a.robot_address.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : a.robot_address.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "" : a.robot_address.substr(colon + 1);
+  in_addr ip{};
+  if (host.empty() || ::inet_pton(AF_INET, host.c_str(), &ip) != 1 || port.empty() ||
+      port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) < 1 || std::stoi(port) > 65535) {
+    throw UsageError("control: --robot-address '" + a.robot_address +
+                     "': expected IPV4:PORT with a port in 1..65535");
+  }
+  if (a.listen_port < 1 || a.listen_port > 65535) {
+    throw UsageError("control: --listen-port " + std::to_string(a.listen_port) + ": expected a port in 1..65535");
+  }
+  uc.robot_address = host;
+  uc.robot_port = static_cast<uint16_t>(std::stoi(port));
+  uc.local_port = static_cast<uint16_t>(a.listen_port);
+  return uc;
+}
+
 // The mock robot (mirrors commands, starts in the task's nominal scene) or the UDP bridge.
 std::unique_ptr<robot::HardwareInterface> MakeHardware(const ControlArgs& a,
                                                        const std::shared_ptr<const sim::SceneModel>& model,
@@ -160,13 +185,7 @@ std::unique_ptr<robot::HardwareInterface> MakeHardware(const ControlArgs& a,
     mc.dt = 1.0 / bundle.control_hz;
     return std::make_unique<robot::MockHardware>(mc);
   }
-  robot::UdpHardwareConfig uc;
-  const size_t colon = a.robot_address.rfind(':');
-  if (colon == std::string::npos) throw UsageError("control: --robot-address '" + a.robot_address + "': expected IP:PORT");
-  uc.robot_address = a.robot_address.substr(0, colon);
-  uc.robot_port = static_cast<uint16_t>(std::stoi(a.robot_address.substr(colon + 1)));
-  uc.local_port = static_cast<uint16_t>(a.listen_port);
-  return std::make_unique<robot::UdpHardware>(uc);
+  return std::make_unique<robot::UdpHardware>(UdpConfig(a));
 }
 
 void WriteStats(const std::string& path, const nlohmann::json& result) {
@@ -213,6 +232,7 @@ void RunControl(const ControlArgs& a) {
   if (a.hardware != "sim" && a.hardware != "mock" && a.hardware != "udp") {
     throw UsageError("control: --hardware '" + a.hardware + "': expected sim, mock or udp");
   }
+  UdpConfig(a);  // bad flags are refused before the bundle is read, whatever the hardware
   // The bundle must match the robot it drives; sim and mock are the simulated Panda, and
   // the udp bridge is taken to be that robot too.
   std::string task;
@@ -252,6 +272,16 @@ void RunControl(const ControlArgs& a) {
   result["timing"] = totals.ToJson();
   WriteStats(a.stats, result);
   PrintSummary(a, result);
+  // Losing the robot (or never hearing from it) is a failure, not a finished run.
+  const std::string exit = result.value("exit", std::string());
+  if (exit == robot::LoopExitName(robot::LoopExit::kHardwareLost) ||
+      exit == robot::LoopExitName(robot::LoopExit::kStartRefused)) {
+    throw std::runtime_error("control: --hardware " + a.hardware + ": " + exit + " after " +
+                             std::to_string(result["timing"].value("steps", uint64_t{0})) +
+                             " steps (no valid state from the robot" +
+                             (a.hardware == "udp" ? " at --robot-address " + a.robot_address : std::string()) +
+                             "); stats -> " + a.stats);
+  }
 }
 
 }  // namespace
@@ -267,8 +297,10 @@ void AddControlCommand(CLI::App& app) {
   AddSeedOption(cmd, "--seed", &a->seed, "sim: evaluation seed");
   cmd->add_option("--perturb", a->perturb, "sim: perturbation spec (default: the task's)");
   cmd->add_option("--duration", a->duration, "mock/udp: seconds to run at the bundle's control rate")->capture_default_str();
-  cmd->add_option("--robot-address", a->robot_address, "udp: IP:PORT of the robot bridge")->capture_default_str();
-  cmd->add_option("--listen-port", a->listen_port, "udp: local port for the robot's states")->capture_default_str();
+  cmd->add_option("--robot-address", a->robot_address, "udp: IPV4:PORT of the robot bridge (port 1..65535)")
+      ->capture_default_str();
+  cmd->add_option("--listen-port", a->listen_port, "udp: local port for the robot's states (1..65535)")
+      ->capture_default_str();
   cmd->add_option("--stats", a->stats, "Where to write the timing and safety statistics (JSON)")->capture_default_str();
   cmd->callback([a] { RunControl(*a); });
 }

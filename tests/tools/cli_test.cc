@@ -178,6 +178,31 @@ TEST_F(CliTest, ControlDurationIsFiniteAndBounded) {
   }
 }
 
+const std::string kTinyBundle = std::string(DF_SOURCE_DIR) + "/tests/robot/data/tiny_mlp";
+
+TEST_F(CliTest, ControlOverUdpWithNobodyListeningIsAFailureAndPortsAreChecked) {
+  const std::string stats = (dir_ / "stats.json").string();
+  // 127.0.0.1:9 (discard) answers nothing: the loop gives up after its read timeouts.
+  CmdResult r = Dreamforge("control --bundle " + kTinyBundle +
+                           " --hardware udp --robot-address 127.0.0.1:9 --listen-port 39871 --duration 2 --stats " + stats);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("control: --hardware udp: hardware_lost after"));
+  EXPECT_THAT(r.output, HasSubstr("127.0.0.1:9"));
+  EXPECT_TRUE(fs::exists(stats));  // the statistics of the failed run are kept
+
+  for (const std::string bad : {"--listen-port 99999", "--listen-port 0", "--listen-port -5"}) {
+    r = Dreamforge("control --bundle " + kTinyBundle + " --hardware udp " + bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("--listen-port")) << bad;
+  }
+  for (const std::string bad : {"127.0.0.1", "127.0.0.1:70000", "127.0.0.1:0", "127.0.0.1:x9", "robot:9870",
+                                 ":9870"}) {
+    r = Dreamforge("control --bundle " + kTinyBundle + " --hardware udp --robot-address " + bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("--robot-address '" + bad + "'")) << bad;
+  }
+}
+
 TEST_F(CliTest, HelpDocumentsTheCommands) {
   const CmdResult r = Dreamforge("--help");
   EXPECT_EQ(r.status, 0);
