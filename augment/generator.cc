@@ -54,8 +54,13 @@ std::string FailureText(const std::map<std::string, int>& f) {
 
 }  // namespace
 
+int64_t ShardSize(int count, int shard, int shards) {
+  return shard >= count ? 0 : (static_cast<int64_t>(count) - shard + shards - 1) / shards;
+}
+
 std::vector<int64_t> ShardIndices(int count, int shard, int shards) {
   std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(std::max<int64_t>(0, ShardSize(count, shard, shards))));
   for (int64_t i = shard; i < count; i += shards) out.push_back(i);
   return out;
 }
@@ -315,10 +320,10 @@ void OpenParts(const fs::path& parts, const nlohmann::json& run) {
 
 GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& out,
                                 const GeneratorOptions& opt) {
-  if (opt.count < 1 || opt.workers < 1 || opt.shards < 1 || opt.shard < 0 ||
+  if (opt.count < 1 || opt.count > kMaxDreamCount || opt.workers < 1 || opt.shards < 1 || opt.shard < 0 ||
       opt.shard >= opt.shards || opt.chunk < 1 || opt.max_attempts < 1) {
-    throw AugmentError("generator options: count, workers, chunk, max_attempts must be >= 1 and "
-                       "0 <= shard < shards");
+    throw AugmentError("generator options: count must be 1.." + std::to_string(kMaxDreamCount) +
+                       ", workers, chunk, max_attempts >= 1 and 0 <= shard < shards");
   }
   const auto t0 = std::chrono::steady_clock::now();
   GeneratorSummary summary;

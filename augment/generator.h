@@ -22,8 +22,12 @@
 
 namespace dreamforge::augment {
 
+// The most dreams one run may ask for (over all shards): far beyond any useful data set,
+// small enough that the run's index lists stay in memory (~80 MB each).
+constexpr int kMaxDreamCount = 10'000'000;
+
 struct GeneratorOptions {
-  int count = 10000;      // dreams to keep, over all shards
+  int count = 10000;      // dreams to keep, over all shards (1..kMaxDreamCount)
   int workers = 1;        // threads, one world each
   int shard = 0;          // this process makes dreams i with i % shards == shard
   int shards = 1;
@@ -62,8 +66,10 @@ GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& ou
 int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::string& out,
                         const std::vector<int64_t>& expected);
 
-// Dream indices of shard k of n for a run of `count` dreams.
+// Dream indices of shard k of n for a run of `count` dreams, and how many there are
+// (without listing them).
 std::vector<int64_t> ShardIndices(int count, int shard, int shards);
+int64_t ShardSize(int count, int shard, int shards);
 
 // Occupancy of a 10 x 10 grid over [lo, hi] in x and y by the points: the fraction of
 // cells that hold at least one.

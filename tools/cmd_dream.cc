@@ -73,7 +73,10 @@ std::string SummaryPath(const std::string& out) {
 }
 
 void RunDream(const DreamArgs& a) {
-  if (a.count < 1) throw UsageError("dream: --count: must be >= 1");
+  if (a.count < 1 || a.count > augment::kMaxDreamCount) {
+    throw UsageError("dream: --count " + std::to_string(a.count) + ": expected 1.." +
+                     std::to_string(augment::kMaxDreamCount) + " dreams");
+  }
   if (a.chunk < 1) throw UsageError("dream: --chunk: must be >= 1");
   if (a.max_attempts < 1) throw UsageError("dream: --max-attempts: must be >= 1");
   if (a.workers < 0) throw UsageError("dream: --workers: must be >= 0 (0: all cores)");
@@ -95,7 +98,7 @@ void RunDream(const DreamArgs& a) {
   const augment::DreamSource source = augment::PrepareSource(model, a.demo, spec, a.seed);
 
   const auto t0 = std::chrono::steady_clock::now();
-  Progress progress("dream", static_cast<long>(augment::ShardIndices(a.count, opt.shard, opt.shards).size()));
+  Progress progress("dream", static_cast<long>(augment::ShardSize(a.count, opt.shard, opt.shards)));
   opt.on_progress = [&](int64_t done, int64_t, int64_t attempts) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char suffix[96];
@@ -133,10 +136,14 @@ void RunMerge(const std::vector<std::string>& inputs, const std::string& out) {
     datasets::EpisodeReader first(inputs.at(0));
     const nlohmann::json env = first.env_args();
     if (!env.contains("dreamforge")) throw UsageError("merge: " + inputs[0] + ": not a dream file");
-    count = env["dreamforge"].value("count", -1);
+    count = env["dreamforge"].value("count", int64_t{-1});
   }
-  std::vector<int64_t> expected;
-  for (int64_t i = 0; i < count; ++i) expected.push_back(i);
+  if (count < 1 || count > augment::kMaxDreamCount) {
+    throw UsageError("merge: " + inputs[0] + ": env_args.dreamforge.count " + std::to_string(count) +
+                     ": expected 1.." + std::to_string(augment::kMaxDreamCount));
+  }
+  std::vector<int64_t> expected(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) expected[static_cast<size_t>(i)] = i;
   const int64_t n = augment::MergeDreamFiles(inputs, out, expected);
   std::printf("merged %zu files: %lld episodes -> %s\n", inputs.size(), static_cast<long long>(n), out.c_str());
 }

@@ -209,6 +209,28 @@ TEST_F(GeneratorTest, InHandSegmentsMoveTheObjectNotTheHandToTheDemosPlace) {
   EXPECT_LT((got - expected).norm(), 0.006) << "moved by " << got.transpose();
 }
 
+TEST(ShardTest, SizesWithoutListingAndCountsAreBounded) {
+  for (int count : {1, 2, 10, 11}) {
+    for (int shards : {1, 3, 8}) {
+      for (int k = 0; k < shards; ++k) {
+        EXPECT_EQ(ShardSize(count, k, shards), static_cast<int64_t>(ShardIndices(count, k, shards).size()))
+            << count << " " << k << "/" << shards;
+      }
+    }
+  }
+  EXPECT_EQ(ShardSize(kMaxDreamCount, 0, 1), kMaxDreamCount);
+  DreamSource source;  // never used: the count is refused first
+  GeneratorOptions opt;
+  opt.count = kMaxDreamCount + 1;
+  try {
+    GenerateDreams(source, "never.hdf5", opt);
+    ADD_FAILURE() << "no error";
+  } catch (const AugmentError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("count must be 1..10000000"));
+  }
+  EXPECT_FALSE(fs::exists("never.hdf5.parts"));
+}
+
 TEST(GridOccupancyTest, CountsCells) {
   EXPECT_DOUBLE_EQ(GridOccupancy({}, 0, 1, 0, 1), 0.0);
   EXPECT_DOUBLE_EQ(GridOccupancy({{0.05, 0.05}, {0.06, 0.04}}, 0, 1, 0, 1), 0.01);

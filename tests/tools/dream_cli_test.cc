@@ -119,6 +119,10 @@ TEST_F(DreamCliTest, BadSpecsAndFlagsAreRejectedNamingTheField) {
   r = run_with("friction: {dist: uniform, min: 0.4, max: 1.2}\nfriction: {dist: constant, value: 0}\n");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("bad.yaml: friction: duplicated key"));
+  // An absurd count is refused at once (it used to list every index before any output).
+  r = Shell(kBin + " dream --demo " + kDemo + " --count 2000000000 --out " + (dir_ / "x.hdf5").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("dream: --count 2000000000: expected 1..10000000 dreams"));
   r = Shell(Dream("x.hdf5", "--shard 3/2"));
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("--shard '3/2'"));
