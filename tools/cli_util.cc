@@ -5,8 +5,41 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 
 namespace dreamforge::tools {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The path with symlinks resolved as far as it exists, absolute, without a trailing "/".
+fs::path RealPath(const std::string& p) {
+  std::error_code ec;
+  fs::path r = fs::weakly_canonical(fs::absolute(p), ec);
+  if (ec) r = fs::absolute(p).lexically_normal();
+  if (r.filename().empty() && r.has_parent_path()) r = r.parent_path();
+  return r;
+}
+
+}  // namespace
+
+void RefuseOutputOverInput(const std::string& cmd, const std::string& in_flag, const std::string& in,
+                           const std::string& out_flag, const std::string& out, bool out_replaced_whole) {
+  if (in.empty() || out.empty()) return;
+  const fs::path a = RealPath(in), b = RealPath(out);
+  std::error_code ec;
+  bool same = a == b;
+  if (!same && fs::exists(a, ec) && fs::exists(b, ec)) same = fs::equivalent(a, b, ec);
+  if (same) {
+    throw UsageError(cmd + ": " + out_flag + " " + out + " is the same path as " + in_flag + " " + in +
+                     ": writing it would destroy the input");
+  }
+  if (out_replaced_whole && std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end()) {
+    throw UsageError(cmd + ": " + out_flag + " " + out + " contains " + in_flag + " " + in +
+                     ": replacing it would destroy the input");
+  }
+}
 
 CLI::Option* AddSeedOption(CLI::App* cmd, const std::string& name, uint64_t* seed,
                            const std::string& help) {

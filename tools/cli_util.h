@@ -18,6 +18,14 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// Refuses an output that would destroy an input: throws UsageError naming both when `out`
+// and `in` are the same file or directory, compared by real path (symlinks, "." and ".."
+// resolved; hard links too when both exist). With `out_replaced_whole` (an output
+// directory that is replaced as a whole), an input inside `out` is refused as well.
+void RefuseOutputOverInput(const std::string& cmd, const std::string& in_flag, const std::string& in,
+                           const std::string& out_flag, const std::string& out,
+                           bool out_replaced_whole = false);
+
 // Adds a seed option: a decimal integer 0..2^64-1. CLI11 alone would store "-1" as
 // 18446744073709551615 and read "010" as octal 8; this refuses both, naming the flag.
 CLI::Option* AddSeedOption(CLI::App* cmd, const std::string& name, uint64_t* seed,

@@ -80,6 +80,9 @@ void RunDream(const DreamArgs& a) {
   if (a.chunk < 1) throw UsageError("dream: --chunk: must be >= 1");
   if (a.max_attempts < 1) throw UsageError("dream: --max-attempts: must be >= 1");
   if (a.workers < 0) throw UsageError("dream: --workers: must be >= 0 (0: all cores)");
+  RefuseOutputOverInput("dream", "--demo", a.demo, "--out", a.out);
+  RefuseOutputOverInput("dream", "--perturb", a.perturb, "--out", a.out);
+  RefuseOutputOverInput("dream", "--demo", a.demo, "summary", SummaryPath(a.out));
   augment::GeneratorOptions opt;
   ResolveShard(a, &opt.shard, &opt.shards);
   opt.count = a.count;
@@ -131,6 +134,7 @@ void RunDream(const DreamArgs& a) {
 }
 
 void RunMerge(const std::vector<std::string>& inputs, const std::string& out) {
+  for (const std::string& in : inputs) RefuseOutputOverInput("merge", "input", in, "--out", out);
   int64_t count = -1;
   {
     datasets::EpisodeReader first(inputs.at(0));

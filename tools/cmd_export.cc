@@ -45,6 +45,11 @@ robot::SafetyLimits Safety(const robot::RobotDescription& robot, const std::stri
 
 void RunExport(const ExportArgs& a) {
   if (a.out.empty()) throw UsageError("export: --out BUNDLE_DIR is required");
+  RefuseOutputOverInput("export", "--policy", a.policy, "--out", a.out, /*out_replaced_whole=*/true);
+  if (a.checkpoint != "best" && a.checkpoint != "last") {
+    RefuseOutputOverInput("export", "--checkpoint", a.checkpoint, "--out", a.out, true);
+  }
+  RefuseOutputOverInput("export", "--safety", a.safety, "--out", a.out, true);
   std::shared_ptr<const policy::Policy> p;
   try {
     p = policy::Policy::Load(a.policy, a.checkpoint);

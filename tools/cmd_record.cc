@@ -31,6 +31,7 @@ void RunRecord(const RecordArgs& args) {
     throw UsageError("record: give either --device or --import");
   }
   if (!args.import.empty()) {
+    RefuseOutputOverInput("record", "--import", args.import, "--out", args.out);
     RunImport({args.task, args.import, args.out, args.urdf});
     return;
   }

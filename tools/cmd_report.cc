@@ -527,6 +527,20 @@ void RunReport(const ReportArgs& a) {
   if (!fs::is_directory(run))
     throw UsageError("report: RUN_DIR " + a.run_dir + ": no such directory");
   const fs::path out = a.out.empty() ? run / "report.html" : fs::path(a.out);
+  // Every file the report reads stays as it is; an existing file is replaced only when it
+  // is a page (an earlier report).
+  RefuseOutputOverInput("report", "RUN_DIR", a.run_dir, "--out", out.string(), true);
+  for (const char* input : {"demo.hdf5", "dreams.hdf5", "dreams.summary.json", "policy/metrics.jsonl",
+                            "policy/run.json", "policy/best.json", "eval_policy.json", "eval_replay.json",
+                            "control.json", "bundle/policy.json", "bundle/weights.safetensors",
+                            "bundle/policy.ts", "bundle/policy.onnx"}) {
+    RefuseOutputOverInput("report", "input", (run / input).string(), "--out", out.string());
+  }
+  if (fs::is_directory(out)) throw UsageError("report: --out " + out.string() + ": is a directory");
+  if (fs::exists(out) && out.extension() != ".html" && out.extension() != ".htm") {
+    throw UsageError("report: --out " + out.string() +
+                     ": exists and is not an .html file (refusing to replace it)");
+  }
   const auto summary = ReadJson(run / "dreams.summary.json");
   const auto control = ReadJson(run / "control.json");
   const DreamData dreams = LoadDreams(run, summary);

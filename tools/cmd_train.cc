@@ -35,6 +35,7 @@ void RunTrain(TrainArgs a) {
   if (a.data.empty()) throw UsageError("train: --data DREAMS.hdf5 is required");
   if (a.out.empty()) throw UsageError("train: --out RUN_DIR is required");
   if (!std::filesystem::exists(a.data)) throw UsageError("train: --data " + a.data + ": no such file");
+  RefuseOutputOverInput("train", "--data", a.data, "--out", a.out);
   if (a.eval_episodes < 1) throw UsageError("train: --eval-episodes: must be >= 1");
   if (a.workers < 0) throw UsageError("train: --workers: must be >= 0 (0: all cores)");
   if (a.threads < 0) throw UsageError("train: --threads: must be >= 0 (0: all cores)");

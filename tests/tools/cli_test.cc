@@ -203,6 +203,56 @@ TEST_F(CliTest, ControlOverUdpWithNobodyListeningIsAFailureAndPortsAreChecked) {
   }
 }
 
+// An output equal to an input (by real path: "./", symlinks, hard links) is refused, naming
+// both, and the input is left as it was.
+TEST_F(CliTest, AnOutputThatWouldDestroyAnInputIsRefused) {
+  const fs::path demo = dir_ / "demo.hdf5";
+  fs::copy_file(std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5", demo);
+  const std::string bytes = ReadBytes(demo);
+  fs::create_symlink(demo, dir_ / "link.hdf5");
+  fs::create_hard_link(demo, dir_ / "hard.hdf5");
+  const std::string d = demo.string();
+  const auto refused = [&](const std::string& args, const std::string& what) {
+    const CmdResult r = Dreamforge(args);
+    EXPECT_EQ(r.status, 2) << args << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr(what)) << args;
+    EXPECT_TRUE(ReadBytes(demo) == bytes) << args << " changed the input";
+  };
+  const std::string same = " is the same path as ";
+  refused("dream --count 1 --demo " + d + " --out " + (dir_ / "." / "demo.hdf5").string(),
+          "dream: --out " + (dir_ / "." / "demo.hdf5").string() + same + "--demo " + d);
+  refused("dream --count 1 --demo " + d + " --out " + (dir_ / "link.hdf5").string(), same);
+  refused("dream --count 1 --demo " + d + " --out " + (dir_ / "hard.hdf5").string(), same);
+  refused("merge " + (dir_ / "other.hdf5").string() + " " + d + " --out " + d,
+          "merge: --out " + d + same + "input " + d);
+  refused("train --data " + d + " --out " + d, "train: --out " + d + same + "--data " + d);
+  refused("record --import " + d + " --out " + (dir_ / "link.hdf5").string(), "record: --out");
+
+  const fs::path run = dir_ / "run";
+  fs::create_directories(run);
+  std::ofstream(run / "run.json") << "{}";
+  std::ofstream(run / "control.json") << "{\"hardware\": \"mock\"}";
+  const auto run_json = [&] { return ReadBytes(run / "run.json"); };
+  CmdResult r = Dreamforge("export --policy " + run.string() + " --out " + run.string() + "/");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("export: --out " + run.string() + "/" + same + "--policy " + run.string()));
+  r = Dreamforge("export --policy " + run.string() + " --out " + dir_.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("export: --out " + dir_.string() + " contains --policy " + run.string()));
+  EXPECT_EQ(run_json(), "{}");
+
+  r = Dreamforge("report " + run.string() + " --out " + (run / "control.json").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("report: --out " + (run / "control.json").string() + same + "input"));
+  r = Dreamforge("report " + run.string() + " --out " + (run / "run.json").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr((run / "run.json").string() + ": exists and is not an .html file"));
+  EXPECT_EQ(run_json(), "{}");
+  r = Dreamforge("report " + run.string() + " --out " + run.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_TRUE(fs::is_directory(run));
+}
+
 TEST_F(CliTest, HelpDocumentsTheCommands) {
   const CmdResult r = Dreamforge("--help");
   EXPECT_EQ(r.status, 0);
