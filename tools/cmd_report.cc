@@ -541,6 +541,14 @@ void RunReport(const ReportArgs& a) {
     throw UsageError("report: --out " + out.string() +
                      ": exists and is not an .html file (refusing to replace it)");
   }
+  // The demo is only hashed for the provenance: an empty or unreadable one is refused
+  // rather than vouched for.
+  if (const fs::path demo = run / "demo.hdf5"; fs::exists(demo)) {
+    if (fs::is_regular_file(demo) && fs::file_size(demo) == 0) {
+      throw UsageError("report: " + demo.string() + ": empty file (0 bytes)");
+    }
+    datasets::EpisodeReader check(demo);  // DatasetError names the file and the problem
+  }
   const auto summary = ReadJson(run / "dreams.summary.json");
   const auto control = ReadJson(run / "control.json");
   const DreamData dreams = LoadDreams(run, summary);

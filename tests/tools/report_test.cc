@@ -144,6 +144,19 @@ TEST_F(ReportTest, BadInputGetsOneLineNamingTheFileOrField) {
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("eval_policy.json: not valid JSON"));
 
+  // A demo that is empty or not an episode file is refused, not hashed into the provenance.
+  const fs::path z = dir_ / "z";
+  fs::create_directories(z);
+  std::ofstream(z / "demo.hdf5").close();
+  r = Shell(kBin + " report " + z.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr((z / "demo.hdf5").string() + ": empty file (0 bytes)"));
+  std::ofstream(z / "demo.hdf5") << "not hdf5";
+  r = Shell(kBin + " report " + z.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr((z / "demo.hdf5").string()));
+  EXPECT_FALSE(fs::exists(z / "report.html"));
+
   r = Shell(kBin + " report --help");
   EXPECT_EQ(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("RUN_DIR"));
