@@ -40,7 +40,38 @@ std::shared_ptr<Policy> Describe(const nlohmann::json& run, const std::string& w
   return p;
 }
 
+std::string Shape(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 }  // namespace
+
+void LoadCheckpointWeights(Net& net, torch::serialize::InputArchive& archive, const std::filesystem::path& file,
+                           const std::string& where) {
+  // LibTorch's load replaces a parameter with the stored tensor, shape and all, so without
+  // this check a run.json edited to another width would run with the checkpoint's widths.
+  std::map<std::string, std::vector<int64_t>> expected;
+  for (const auto& p : net->named_parameters()) expected[p.key()] = p.value().sizes().vec();
+  torch::serialize::InputArchive model;
+  if (archive.try_read("model", model)) {
+    net->load(model);
+  } else {
+    net->load(archive);
+  }
+  for (const auto& p : net->named_parameters()) {
+    const std::vector<int64_t> got = p.value().sizes().vec();
+    const auto it = expected.find(p.key());
+    if (it != expected.end() && got != it->second) {
+      std::string hidden;
+      for (int w : net->config().hidden) hidden += (hidden.empty() ? "" : ", ") + std::to_string(w);
+      throw PolicyError(file.string() + ": " + p.key() + ": shape " + Shape(got) + ", but " + where +
+                        " model (hidden [" + hidden + "]) needs " + Shape(it->second) +
+                        " (run.json edited, or a checkpoint of another run)");
+    }
+  }
+}
 
 std::shared_ptr<const Policy> Policy::Load(const std::filesystem::path& run_dir,
                                            const std::string& checkpoint) {
@@ -61,12 +92,7 @@ std::shared_ptr<const Policy> Policy::Load(const std::filesystem::path& run_dir,
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(file.string());
-    torch::serialize::InputArchive model;
-    if (archive.try_read("model", model)) {
-      p->net->load(model);
-    } else {
-      p->net->load(archive);
-    }
+    LoadCheckpointWeights(p->net, archive, file, (run_dir / "run.json").string());
   } catch (const c10::Error& e) {
     throw PolicyError(file.string() + ": not a checkpoint of this model (" +
                       std::string(e.what_without_backtrace()).substr(0, 200) + ")");

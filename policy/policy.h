@@ -40,6 +40,13 @@ struct Policy {
   static std::shared_ptr<const Policy> FromNet(const nlohmann::json& run, const Net& net);
 };
 
+// Loads a checkpoint's weights (the "model" entry of a trainer checkpoint, or the archive
+// itself) into `net` and checks that every tensor has the shape net's model implies; a
+// mismatch throws PolicyError naming `file`, the tensor and `where` (the run.json). Used by
+// Policy::Load, so eval and export refuse the same runs.
+void LoadCheckpointWeights(Net& net, torch::serialize::InputArchive& archive, const std::filesystem::path& file,
+                           const std::string& where);
+
 // Reads run.json of a run directory (throws PolicyError if missing or not JSON).
 nlohmann::json ReadRunJson(const std::filesystem::path& run_dir);
 

@@ -242,6 +242,27 @@ TEST_F(TrainerTest, DimensionMismatchesAreNamed) {
   }
 }
 
+// run.json edited to another width than its checkpoint: LibTorch would load the stored
+// shapes silently (eval ran, export refused); Policy::Load, used by both, refuses it.
+TEST_F(TrainerTest, ARunJsonWidthThatDisagreesWithTheCheckpointIsRefused) {
+  const TrainingData data = LoadTrainingData(WriteData(4, 5), kKeys);
+  Train(data, {}, Small(PolicyType::kMlp, 1), dir_ / "run");
+  for (const char* checkpoint : {"best", "last"}) EXPECT_NO_THROW(Policy::Load(dir_ / "run", checkpoint));
+  std::ifstream in(dir_ / "run" / "run.json");
+  nlohmann::json run = nlohmann::json::parse(in);
+  run["model"]["hidden"] = {32, 64};
+  std::ofstream(dir_ / "run" / "run.json") << run.dump();
+  for (const char* checkpoint : {"best", "last"}) {
+    try {
+      Policy::Load(dir_ / "run", checkpoint);
+      ADD_FAILURE() << checkpoint << ": no error";
+    } catch (const PolicyError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(": fc0.weight: shape [64, 13], but " + (dir_ / "run" / "run.json").string() +
+                                      " model (hidden [32, 64]) needs [32, 13]"));
+    }
+  }
+}
+
 TEST_F(TrainerTest, AnExistingRunIsNotOverwrittenWithoutResume) {
   const TrainingData data = LoadTrainingData(WriteData(4, 5), kKeys);
   Train(data, {}, Small(PolicyType::kMlp, 1), dir_ / "run");
