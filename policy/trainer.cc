@@ -117,7 +117,10 @@ void TrainOptions::Validate() const {
   if (eval_every < 0) throw PolicyError("--eval-every: must be >= 0");
   if (stop_after < 0) throw PolicyError("--stop-after: must be >= 0");
   for (int h : hidden) {
-    if (h < 1) throw PolicyError("--hidden: widths must be >= 1");
+    if (h < 1 || h > robot::kMaxHiddenWidth) {
+      throw PolicyError("--hidden " + std::to_string(h) + ": expected an integer width in 1.." +
+                        std::to_string(robot::kMaxHiddenWidth));
+    }
   }
   if (!gripper.empty()) {
     try {

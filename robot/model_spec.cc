@@ -6,10 +6,6 @@
 
 namespace dreamforge::robot {
 
-namespace {
-constexpr int kMaxWidth = 1 << 20;
-}  // namespace
-
 const char* ModelTypeName(ModelType type) { return type == ModelType::kMlp ? "mlp" : "flow"; }
 
 bool ParseModelType(const std::string& name, ModelType* type) {
@@ -79,8 +75,8 @@ void ModelSpec::Validate(const std::string& where) const {
   }
   if (hidden.empty()) r.Fail("model.hidden", "needs at least one layer");
   for (int w : hidden) {
-    if (w < 1 || w > kMaxWidth) {
-      r.Fail("model.hidden", "widths must be in 1.." + std::to_string(kMaxWidth) + ", got " +
+    if (w < 1 || w > kMaxHiddenWidth) {
+      r.Fail("model.hidden", "widths must be in 1.." + std::to_string(kMaxHiddenWidth) + ", got " +
                                  std::to_string(w));
     }
   }
@@ -133,9 +129,11 @@ ModelSpec ModelSpec::FromJson(const nlohmann::json& m, const std::string& where)
   }
   const nlohmann::json& hidden = r.Get(m, "model", "hidden");
   if (!hidden.is_array()) r.Fail("model.hidden", "expected an array of positive integers");
-  for (const nlohmann::json& w : hidden) {
-    if (!w.is_number_integer() || w.get<std::int64_t>() < 1 || w.get<std::int64_t>() > kMaxWidth) {
-      r.Fail("model.hidden", "expected an array of positive integers");
+  for (size_t i = 0; i < hidden.size(); ++i) {
+    const nlohmann::json& w = hidden[i];
+    if (!w.is_number_integer() || w.get<std::int64_t>() < 1 || w.get<std::int64_t>() > kMaxHiddenWidth) {
+      r.Fail("model.hidden[" + std::to_string(i) + "]",
+             "expected an integer width in 1.." + std::to_string(kMaxHiddenWidth) + ", got " + w.dump());
     }
     spec.hidden.push_back(static_cast<int>(w.get<std::int64_t>()));
   }

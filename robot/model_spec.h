@@ -41,6 +41,9 @@ enum class GripperMode {
 const char* GripperModeName(GripperMode mode);  // "raw" | "sign" | "sample" | "latch"
 bool ParseGripperMode(const std::string& name, GripperMode* mode);
 
+// The widest hidden layer a model may have (a 16384 x 16384 layer is 1 GiB of float32).
+inline constexpr int kMaxHiddenWidth = 16384;
+
 struct ModelSpec {
   ModelType type = ModelType::kMlp;
   int obs_dim = 0;  // D: width of the normalized observation
@@ -62,7 +65,7 @@ struct ModelSpec {
   int TimeFeatures() const;  // mlp: 0; flow: kFlowTimeFeatures
 
   // Throws BundleError("<where>: model.<field>: ...") when inconsistent (the rules in the
-  // file comment; widths in 1..2^20).
+  // file comment; widths in 1..kMaxHiddenWidth).
   void Validate(const std::string& where = "model") const;
   nlohmann::json ToJson() const;
   // Parses and validates the JSON above; every field is required (gripper_switch and

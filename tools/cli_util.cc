@@ -41,6 +41,21 @@ void RefuseOutputOverInput(const std::string& cmd, const std::string& in_flag, c
   }
 }
 
+CLI::Validator DecimalRange(long long min, long long max) {
+  return CLI::Validator(
+      [min, max](std::string& s) -> std::string {
+        const std::string bad = "expected an integer in " + std::to_string(min) + ".." + std::to_string(max) +
+                                ", got '" + s + "'";
+        const size_t digits = s.find_first_not_of("0123456789", s[0] == '-' ? 1 : 0);
+        if (s.empty() || s == "-" || digits != std::string::npos || s.size() > 18) return bad;
+        const long long v = std::stoll(s);
+        if (v < min || v > max) return bad;
+        s = std::to_string(v);  // no octal reading of a leading 0
+        return std::string();
+      },
+      std::to_string(min) + ".." + std::to_string(max));
+}
+
 CLI::Option* AddSeedOption(CLI::App* cmd, const std::string& name, uint64_t* seed,
                            const std::string& help) {
   const CLI::Validator decimal(

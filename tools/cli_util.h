@@ -31,6 +31,10 @@ void RefuseOutputOverInput(const std::string& cmd, const std::string& in_flag, c
 CLI::Option* AddSeedOption(CLI::App* cmd, const std::string& name, uint64_t* seed,
                            const std::string& help);
 
+// A CLI11 check that a value is a decimal integer in min..max, e.g. "--hidden: expected an
+// integer in 1..16384, got '1e12'" (CLI11 alone reads 1e12 into an int and wraps it).
+CLI::Validator DecimalRange(long long min, long long max);
+
 // A one-line progress bar on stderr, redrawn in place when stderr is a terminal and
 // printed every ~10% otherwise (logs stay readable).
 class Progress {

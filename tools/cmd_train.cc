@@ -123,7 +123,8 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--lr", a->options.lr, "Peak learning rate (Adam, cosine decay to 0)")->capture_default_str();
   cmd->add_option("--weight-decay", a->options.weight_decay, "Adam weight decay")->capture_default_str();
   cmd->add_option("--grad-clip", a->options.grad_clip, "Max gradient norm")->capture_default_str();
-  cmd->add_option("--hidden", a->options.hidden, "Hidden layer widths (default: mlp 256 256, flow 256 256 256)");
+  cmd->add_option("--hidden", a->options.hidden, "Hidden layer widths (default: mlp 256 256, flow 256 256 256)")
+      ->check(DecimalRange(1, robot::kMaxHiddenWidth));
   cmd->add_option("--obs-keys", a->obs_keys, "Observation keys the policy reads, in order (default: robot0_eef_pos robot0_gripper_qpos robot0_joint_pos object)");
   cmd->add_option("--gripper", a->options.gripper,
                   "How the gripper column is executed: latch, sample, sign or raw (default: latch; see policy/model.h)");

@@ -52,7 +52,11 @@ TEST(ModelSpecTest, BadFieldsAreNamed) {
     j[k] = v;
     return j;
   };
-  EXPECT_EQ(ErrorOf(with(mlp, "hidden", {16, 0})), "F: model.hidden: expected an array of positive integers");
+  EXPECT_EQ(ErrorOf(with(mlp, "hidden", {16, 0})), "F: model.hidden[1]: expected an integer width in 1..16384, got 0");
+  EXPECT_EQ(ErrorOf(with(mlp, "hidden", {1e12, 256})),
+            "F: model.hidden[0]: expected an integer width in 1..16384, got 1000000000000.0");
+  EXPECT_EQ(ErrorOf(with(mlp, "hidden", {16384, 16385})),
+            "F: model.hidden[1]: expected an integer width in 1..16384, got 16385");
   EXPECT_EQ(ErrorOf(with(mlp, "hidden", nlohmann::json::array())), "F: model.hidden: needs at least one layer");
   EXPECT_EQ(ErrorOf(with(mlp, "horizon", 2)), "F: model.horizon: must be 1 for an mlp");
   EXPECT_EQ(ErrorOf(with(flow, "execute", 17)), "F: model.execute: 17 exceeds model.horizon 16");

@@ -88,6 +88,14 @@ TEST_F(TrainCliTest, BadInputGetsOneLineNamingTheFileOrFlag) {
   r = Shell(kBin + " eval --policy " + (dir_ / "nowhere").string() + " --baseline replay --demo " + kDemo);
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("exactly one"));
+  // Widths: bounded, named, before any data is loaded.
+  for (const char* w : {"2000000000", "1e12", "0", "16385", "-3"}) {
+    r = Shell(kBin + " train --data " + kDemo + " --hidden " + w + " 256 --out " + (dir_ / "r").string());
+    EXPECT_EQ(r.status, 2) << w << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("--hidden")) << w;
+    EXPECT_THAT(r.output, HasSubstr(std::string("expected an integer in 1..16384, got '") + w + "'")) << w;
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("load "))) << w;  // no progress line first
+  }
   // One line, no LibTorch backtrace.
   r = Shell(kBin + " train --data " + kDemo + " --device cuda --out " + (dir_ / "r").string());
   EXPECT_EQ(r.status, 2);
