@@ -100,6 +100,20 @@ struct Best {
   }
 };
 
+// --device: "cpu" or "cuda[:N]", CUDA only when this LibTorch sees a GPU.
+torch::Device ParseDevice(const std::string& name) {
+  std::optional<torch::Device> parsed;
+  try {
+    parsed.emplace(name);
+  } catch (const c10::Error&) {
+    throw PolicyError("--device '" + name + "': expected cpu or cuda[:N]");
+  }
+  if (parsed->is_cuda() && !torch::cuda::is_available()) {
+    throw PolicyError("--device " + name + ": this LibTorch has no CUDA support or no GPU is visible; use --device cpu");
+  }
+  return *parsed;
+}
+
 [[noreturn]] void Mismatch(const fs::path& file, const std::string& field, const std::string& what) {
   throw PolicyError(file.string() + ": " + field + ": " + what +
                     " (this run was started with other settings; use another --out to start afresh)");
@@ -129,6 +143,19 @@ void TrainOptions::Validate() const {
       throw PolicyError(std::string("--gripper: ") + e.what());
     }
   }
+  ParseDevice(device);
+}
+
+void CheckRunDir(const TrainOptions& options, const fs::path& run_dir) {
+  const fs::path run_json = run_dir / "run.json";
+  if (!options.resume && fs::exists(run_json)) {
+    throw PolicyError(run_dir.string() + ": already holds a training run; pass --resume to continue it or choose another --out");
+  }
+  if (options.resume) {
+    if (!fs::exists(run_json)) throw PolicyError(run_json.string() + ": missing; nothing to resume");
+    const fs::path last_pt = run_dir / "checkpoints" / "last.pt";
+    if (!fs::exists(last_pt)) throw PolicyError(last_pt.string() + ": missing; nothing to resume");
+  }
 }
 
 nlohmann::json TrainOptions::ToJson() const {
@@ -150,17 +177,8 @@ nlohmann::json EpochReport::ToJson() const {
 TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
                   const TrainOptions& options, const fs::path& run_dir, const TrainHooks& hooks) {
   options.Validate();
-  std::optional<torch::Device> parsed;
-  try {
-    parsed.emplace(options.device);
-  } catch (const c10::Error&) {
-    throw PolicyError("--device '" + options.device + "': expected cpu or cuda[:N]");
-  }
-  const torch::Device device = *parsed;
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw PolicyError("--device " + options.device +
-                      ": this LibTorch has no CUDA support or no GPU is visible; use --device cpu");
-  }
+  CheckRunDir(options, run_dir);
+  const torch::Device device = ParseDevice(options.device);
   if (data.train_index.size(0) == 0) throw PolicyError("training data: mask/train has no samples");
 
   ModelConfig model = ModelConfig::Default(options.type, data.obs_dim());
@@ -204,7 +222,6 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
         Mismatch(run_json, std::string("train.") + field, "differs");
       }
     }
-    if (!fs::exists(last_pt)) throw PolicyError(last_pt.string() + ": missing; nothing to resume");
     try {
       torch::serialize::InputArchive archive;
       archive.load_from(last_pt.string(), device);
@@ -241,8 +258,6 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       const nlohmann::json m = nlohmann::json::parse(line, nullptr, false);
       if (!m.is_discarded() && m.value("epoch", 0) <= start_epoch) kept_metrics.push_back(line);
     }
-  } else if (fs::exists(run_json)) {
-    throw PolicyError(run_dir.string() + ": already holds a training run; pass --resume to continue it or choose another --out");
   }
   run["train"]["epochs"] = epochs;
   fs::create_directories(run_dir / "checkpoints");

@@ -41,7 +41,7 @@ struct TrainOptions {
   bool resume = false;
 
   int Epochs() const { return epochs > 0 ? epochs : 40; }
-  // Throws PolicyError naming the option.
+  // Throws PolicyError naming the option (the device included: parsed, and CUDA present).
   void Validate() const;
   nlohmann::json ToJson() const;
 };
@@ -79,6 +79,11 @@ struct TrainResult {
 // Trains into `run_dir` (created). `data_info` is stored in run.json under "data" (file,
 // size, ...). Throws PolicyError for bad options, a run directory that already holds a
 // run (without resume) or does not match (with resume).
+// What Train checks of `run_dir` before it trains, for callers to check before loading
+// any data: without resume it must not hold a run; with resume it must hold run.json and
+// checkpoints/last.pt. Throws PolicyError naming the directory or file.
+void CheckRunDir(const TrainOptions& options, const std::filesystem::path& run_dir);
+
 TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
                   const TrainOptions& options, const std::filesystem::path& run_dir,
                   const TrainHooks& hooks = {});

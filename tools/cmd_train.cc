@@ -44,7 +44,12 @@ void RunTrain(TrainArgs a) {
   } catch (const policy::PolicyError& e) {
     throw UsageError(std::string("train: --policy: ") + e.what());
   }
+  // Everything that can be checked before the data is loaded is, so no error follows a
+  // progress line.
   a.options.Validate();
+  policy::CheckRunDir(a.options, a.out);
+  std::optional<augment::PerturbationSpec> user_spec;
+  if (a.options.eval_every > 0 && !a.perturb.empty()) user_spec = augment::LoadSpec(a.perturb);
   // LibTorch here starts with one intra-op thread; training uses every core unless told.
   torch::set_num_threads(a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const auto start = std::chrono::steady_clock::now();
@@ -89,8 +94,7 @@ void RunTrain(TrainArgs a) {
   augment::PerturbationSpec spec;
   if (a.options.eval_every > 0) {
     model = std::make_shared<const sim::SceneModel>(task, sim::SceneModel::DefaultUrdf());
-    spec = augment::LoadSpec(a.perturb.empty() ? augment::DefaultSpecPath(task)
-                                               : std::filesystem::path(a.perturb));
+    spec = user_spec ? *user_spec : augment::LoadSpec(augment::DefaultSpecPath(task));
     const int workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());
     hooks.rollout_eval = [&, workers](const std::shared_ptr<const policy::Policy>& p, int) {
       const augment::EvalResult r = augment::Evaluate(model, spec, a.options.seed + kTrainingEvalSeedOffset,

@@ -96,10 +96,28 @@ TEST_F(TrainCliTest, BadInputGetsOneLineNamingTheFileOrFlag) {
     EXPECT_THAT(r.output, HasSubstr(std::string("expected an integer in 1..16384, got '") + w + "'")) << w;
     EXPECT_THAT(r.output, ::testing::Not(HasSubstr("load "))) << w;  // no progress line first
   }
-  // One line, no LibTorch backtrace.
+  // One line, no LibTorch backtrace, and no progress line before it.
   r = Shell(kBin + " train --data " + kDemo + " --device cuda --out " + (dir_ / "r").string());
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("--device"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("load "))) << r.output;
+  fs::create_directories(dir_ / "old");
+  std::ofstream(dir_ / "old" / "run.json") << "{}";
+  r = Shell(kBin + " train --data " + kDemo + " --out " + (dir_ / "old").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("already holds a training run; pass --resume"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("load "))) << r.output;
+  r = Shell(kBin + " train --data " + kDemo + " --resume --out " + (dir_ / "new").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr((dir_ / "new" / "run.json").string() + ": missing; nothing to resume"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("load "))) << r.output;
+  const fs::path empty_spec = dir_ / "empty.yaml";
+  std::ofstream(empty_spec).close();
+  r = Shell(kBin + " train --data " + kDemo + " --eval-every 1 --perturb " + empty_spec.string() + " --out " +
+            (dir_ / "r").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("empty.yaml: empty spec"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("load "))) << r.output;
 }
 
 }  // namespace
