@@ -1,10 +1,12 @@
 #include "tools/cli_util.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 namespace dreamforge::tools {
@@ -39,6 +41,29 @@ void RefuseOutputOverInput(const std::string& cmd, const std::string& in_flag, c
     throw UsageError(cmd + ": " + out_flag + " " + out + " contains " + in_flag + " " + in +
                      ": replacing it would destroy the input");
   }
+}
+
+void CheckOutputWritable(const std::string& cmd, const std::string& flag, const std::string& path,
+                         bool create_parents) {
+  const std::string what = cmd + ": " + flag + " " + path + ": ";
+  std::error_code ec;
+  fs::path target(path);
+  if (target.filename().empty()) target = target.parent_path();  // "bundle/"
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  if (create_parents) {
+    while (!fs::exists(dir, ec) && dir.has_relative_path() && dir.has_parent_path()) dir = dir.parent_path();
+  }
+  if (!fs::exists(dir, ec)) throw UsageError(what + "directory " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir, ec)) throw UsageError(what + dir.string() + " is not a directory");
+  // Create and remove a file: access() would not see a read-only mount, nor answer for root.
+  const std::string probe = (dir / (".dreamforge-write-check." + std::to_string(getpid()))).string();
+  const int fd = ::open(probe.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw UsageError(what + "cannot write in directory " + dir.string() + " (" + std::strerror(errno) + ")");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 CLI::Validator DecimalRange(long long min, long long max) {

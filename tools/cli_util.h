@@ -26,6 +26,14 @@ void RefuseOutputOverInput(const std::string& cmd, const std::string& in_flag, c
                            const std::string& out_flag, const std::string& out,
                            bool out_replaced_whole = false);
 
+// Refuses an output that cannot be written before any work is done: throws UsageError
+// "<cmd>: <flag> <path>: cannot write in directory D (Permission denied)" unless a file
+// can be created in D, the directory that will hold `path` (its parent, "." for a bare
+// name). With `create_parents` (outputs made with create_directories) D is the nearest
+// existing ancestor; otherwise a missing parent is refused too.
+void CheckOutputWritable(const std::string& cmd, const std::string& flag, const std::string& path,
+                         bool create_parents = false);
+
 // Adds a seed option: a decimal integer 0..2^64-1. CLI11 alone would store "-1" as
 // 18446744073709551615 and read "010" as octal 8; this refuses both, naming the flag.
 CLI::Option* AddSeedOption(CLI::App* cmd, const std::string& name, uint64_t* seed,

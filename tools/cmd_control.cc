@@ -233,6 +233,7 @@ void RunControl(const ControlArgs& a) {
     throw UsageError("control: --hardware '" + a.hardware + "': expected sim, mock or udp");
   }
   UdpConfig(a);  // bad flags are refused before the bundle is read, whatever the hardware
+  CheckOutputWritable("control", "--stats", a.stats);
   // The bundle must match the robot it drives; sim and mock are the simulated Panda, and
   // the udp bridge is taken to be that robot too.
   std::string task;

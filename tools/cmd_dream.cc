@@ -83,6 +83,7 @@ void RunDream(const DreamArgs& a) {
   RefuseOutputOverInput("dream", "--demo", a.demo, "--out", a.out);
   RefuseOutputOverInput("dream", "--perturb", a.perturb, "--out", a.out);
   RefuseOutputOverInput("dream", "--demo", a.demo, "summary", SummaryPath(a.out));
+  CheckOutputWritable("dream", "--out", a.out);
   augment::GeneratorOptions opt;
   ResolveShard(a, &opt.shard, &opt.shards);
   opt.count = a.count;
@@ -135,6 +136,7 @@ void RunDream(const DreamArgs& a) {
 
 void RunMerge(const std::vector<std::string>& inputs, const std::string& out) {
   for (const std::string& in : inputs) RefuseOutputOverInput("merge", "input", in, "--out", out);
+  CheckOutputWritable("merge", "--out", out);
   int64_t count = -1;
   {
     datasets::EpisodeReader first(inputs.at(0));

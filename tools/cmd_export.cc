@@ -50,6 +50,7 @@ void RunExport(const ExportArgs& a) {
     RefuseOutputOverInput("export", "--checkpoint", a.checkpoint, "--out", a.out, true);
   }
   RefuseOutputOverInput("export", "--safety", a.safety, "--out", a.out, true);
+  CheckOutputWritable("export", "--out", a.out, /*create_parents=*/true);  // BUNDLE.tmp/ is made beside it
   std::shared_ptr<const policy::Policy> p;
   try {
     p = policy::Policy::Load(a.policy, a.checkpoint);

@@ -30,6 +30,7 @@ void RunRecord(const RecordArgs& args) {
   if (args.device.empty() == args.import.empty()) {
     throw UsageError("record: give either --device or --import");
   }
+  CheckOutputWritable("record", "--out", args.out);
   if (!args.import.empty()) {
     RefuseOutputOverInput("record", "--import", args.import, "--out", args.out);
     RunImport({args.task, args.import, args.out, args.urdf});

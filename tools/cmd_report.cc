@@ -537,6 +537,7 @@ void RunReport(const ReportArgs& a) {
     RefuseOutputOverInput("report", "input", (run / input).string(), "--out", out.string());
   }
   if (fs::is_directory(out)) throw UsageError("report: --out " + out.string() + ": is a directory");
+  CheckOutputWritable("report", "--out", out.string());
   if (fs::exists(out) && out.extension() != ".html" && out.extension() != ".htm") {
     throw UsageError("report: --out " + out.string() +
                      ": exists and is not an .html file (refusing to replace it)");

@@ -36,6 +36,7 @@ void RunTrain(TrainArgs a) {
   if (a.out.empty()) throw UsageError("train: --out RUN_DIR is required");
   if (!std::filesystem::exists(a.data)) throw UsageError("train: --data " + a.data + ": no such file");
   RefuseOutputOverInput("train", "--data", a.data, "--out", a.out);
+  CheckOutputWritable("train", "--out", (std::filesystem::path(a.out) / "run.json").string(), /*create_parents=*/true);
   if (a.eval_episodes < 1) throw UsageError("train: --eval-episodes: must be >= 1");
   if (a.workers < 0) throw UsageError("train: --workers: must be >= 0 (0: all cores)");
   if (a.threads < 0) throw UsageError("train: --threads: must be >= 0 (0: all cores)");

@@ -253,6 +253,36 @@ TEST_F(CliTest, AnOutputThatWouldDestroyAnInputIsRefused) {
   EXPECT_TRUE(fs::is_directory(run));
 }
 
+// An output directory that cannot be written is named with the reason before any work,
+// not reported later as an HDF5 or filesystem failure.
+TEST_F(CliTest, AnUnwritableOutputDirectoryIsNamedFirst) {
+  fs::path ro = dir_ / "ro";
+  fs::create_directories(ro);
+  fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+  if (geteuid() == 0) ro = "/sys";  // root writes through permission bits, not into sysfs
+  if (Shell("touch " + (ro / "probe").string()).status == 0) {
+    fs::remove(ro / "probe");
+    GTEST_SKIP() << "no unwritable directory to test with";
+  }
+  const std::string demo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
+  const std::string r = ro.string();
+  for (const std::string& args :
+       {"record --task bottle_place --device script:" + Script("bottle_place") + " --out " + r + "/d.hdf5",
+        "dream --demo " + demo + " --count 2 --out " + r + "/x.hdf5", "merge " + demo + " --out " + r + "/m.hdf5",
+        "train --data " + demo + " --out " + r + "/run/sub", "export --policy " + (dir_ / "run").string() + " --out " + r + "/b/",
+        "report " + dir_.string() + " --out " + r + "/r.html",
+        "control --bundle " + kTinyBundle + " --hardware mock --duration 0.1 --stats " + r + "/s.json"}) {
+    const CmdResult c = Dreamforge(args);
+    EXPECT_EQ(c.status, 2) << args << ": " << c.output;
+    EXPECT_THAT(c.output, HasSubstr(": cannot write in directory " + r + " (Permission denied)")) << args;
+    EXPECT_EQ(std::count(c.output.begin(), c.output.end(), '\n'), 1) << c.output;
+  }
+  const CmdResult c = Dreamforge("dream --demo " + demo + " --out " + (dir_ / "no" / "x.hdf5").string());
+  EXPECT_EQ(c.status, 2) << c.output;
+  EXPECT_THAT(c.output, HasSubstr("directory " + (dir_ / "no").string() + " does not exist"));
+  fs::permissions(dir_ / "ro", fs::perms::owner_all);
+}
+
 TEST_F(CliTest, HelpDocumentsTheCommands) {
   const CmdResult r = Dreamforge("--help");
   EXPECT_EQ(r.status, 0);
