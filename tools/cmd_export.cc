@@ -76,9 +76,18 @@ void RunExport(const ExportArgs& a) {
   bundle.safety = Safety(bundle.robot, a.safety);
   bundle.source = {{"run", fs::weakly_canonical(a.policy).string()}, {"checkpoint", a.checkpoint}};
 
-  const fs::path out(a.out);
+  fs::path out(a.out);
+  if (out.filename().empty()) out = out.parent_path();  // "bundle/": the tmp folder is bundle.tmp
   const fs::path tmp = out.string() + ".tmp";
   fs::remove_all(tmp);
+  // A failed export leaves the old bundle (if any) as it was and no BUNDLE.tmp/ behind.
+  struct RemoveOnFailure {
+    fs::path dir;
+    ~RemoveOnFailure() {
+      std::error_code ec;
+      if (!dir.empty()) fs::remove_all(dir, ec);
+    }
+  } cleanup{tmp};
   fs::create_directories(tmp);
   policy::WriteSafetensors(*p, tmp / robot::kWeightsFile);
   policy::WriteTorchScript(*p, tmp / "policy.ts");
@@ -103,7 +112,14 @@ void RunExport(const ExportArgs& a) {
   const fs::path old = out.string() + ".old";
   fs::remove_all(old);
   if (fs::exists(out)) fs::rename(out, old);
-  fs::rename(tmp, out);
+  try {
+    fs::rename(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    if (fs::exists(old, ec)) fs::rename(old, out, ec);  // the old bundle back in its place
+    throw;
+  }
+  cleanup.dir.clear();
   fs::remove_all(old);
   std::printf("export %s (%s, %s) -> %s: policy.json, weights.safetensors (%llu bytes), policy.ts, policy.onnx\n",
               a.policy.c_str(), policy::ToString(p->model.type).c_str(), a.checkpoint.c_str(), a.out.c_str(),

@@ -221,6 +221,40 @@ TEST_P(ExportTest, AllImplementationsAgreeOnAThousandObservations) {
 
 INSTANTIATE_TEST_SUITE_P(Policies, ExportTest, ::testing::Values("mlp", "flow"));
 
+// An export that fails while writing (here: files limited to 16 KiB, so the weights do not
+// fit) exits 1, leaves no BUNDLE.tmp/ behind and the previous bundle as it was.
+class ExportFailureTest : public test::TempDirTest {};
+
+TEST_F(ExportFailureTest, AFailedExportLeavesNoTemporaryFolderAndTheOldBundle) {
+  const fs::path data = dir_ / "data.hdf5";
+  {
+    datasets::EpisodeWriter w(data, {{"env_name", "bottle_place"}});
+    for (int i = 0; i < 4; ++i) w.Append(Synthetic(20, 300 + i));
+    w.Close({"demo_0", "demo_1", "demo_2"}, {"demo_3"});
+  }
+  policy::TrainOptions o;
+  o.epochs = 1;
+  const fs::path run = dir_ / "run";
+  policy::Train(policy::LoadTrainingData(data, policy::DefaultObsKeys()), {}, o, run);
+  const fs::path bundle = dir_ / "bundle";
+  const std::string exp = kBin + " export --policy " + run.string() + " --out ";
+  const std::string limited = "bash -c \"trap '' XFSZ; ulimit -f 16; " + exp;
+  CmdResult r = Shell(limited + (dir_ / "fresh").string() + "\"");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "fresh.tmp"));
+  EXPECT_FALSE(fs::exists(dir_ / "fresh"));
+
+  r = Shell(exp + bundle.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string policy_json = test::ReadBytes(bundle / "policy.json");
+  r = Shell(limited + bundle.string() + "/\"");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "bundle.tmp"));
+  EXPECT_FALSE(fs::exists(dir_ / "bundle.old"));
+  EXPECT_EQ(test::ReadBytes(bundle / "policy.json"), policy_json);
+  EXPECT_NO_THROW(robot::LoadBundle(bundle.string()));
+}
+
 TEST(ExportCliTest, BadPolicyAndTamperedBundlesAreRefused) {
   const CmdResult r = Shell(kBin + " export --policy /nonexistent --out /tmp/df_never");
   EXPECT_EQ(r.status, 2);
