@@ -21,7 +21,7 @@ void WriteJsonAtomically(const fs::path& path, const nlohmann::json& j) {
   const fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream o(tmp);
-    if (!o) throw std::runtime_error(tmp.string() + ": cannot write");
+    if (!o) throw AugmentError(tmp.string() + ": cannot write");
     o << j.dump(2) << "\n";
     if (!o) throw AugmentError(tmp.string() + ": write failed");
   }
@@ -151,8 +151,10 @@ int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::strin
       throw AugmentError(inputs[f] + ": /data env_args differ from " + inputs[0] + "'s (" +
                          (id["env_name"] != identity["env_name"] ? "env_name" : "dreamforge") + ")");
     }
+    // Same states, obs, camera keys and shapes, objects and signals as the first file.
+    readers.front()->CheckSameLayout(*readers.back());
     for (int d = 0; d < readers.back()->num_episodes(); ++d) {
-      const nlohmann::json p = readers.back()->ReadEpisode(d).perturbation;
+      const nlohmann::json p = readers.back()->ReadPerturbation(d);
       if (!p.contains("dream_index")) {
         throw AugmentError(inputs[f] + ": /data/demo_" + std::to_string(d) +
                            " perturbation: no dream_index");

@@ -60,8 +60,10 @@ nlohmann::json DreamEnvArgs(const DreamSource& source, const GeneratorOptions& o
 GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& out,
                                 const GeneratorOptions& options);
 
-// Joins dream files (shards, or one shard's parts) into `out`, in dream order. They must
-// share task, source demo, spec, seed and count; `expected` lists the dream indices the
+// Joins dream files (shards, or one shard's parts) into `out`, in dream order, camera
+// images and depth maps included. They must share task, source demo, spec, seed and count
+// (else AugmentError) and layout: states, obs, camera keys and shapes, objects, signals
+// (else datasets::DatasetError naming the file); `expected` lists the dream indices the
 // result must hold exactly (none missing, none doubled). Returns the number written.
 int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::string& out,
                         const std::vector<int64_t>& expected);

@@ -13,8 +13,20 @@
 //   damping_scale, gain_scale: x nominal joint damping / motor gain (> 0)
 //   latency_steps: control steps of latency (integer, uniform_int)
 //   action_noise, obs_noise: noise std (>= 0)
+// Visual fields (what the scene looks like; sampled from a stream of their own, so adding
+// or removing them never changes the physical draws, states or actions of a dream):
+//   <surface>_hue (deg, added), <surface>_saturation, <surface>_brightness (x nominal),
+//   <surface>_texture ({dist: choice, values: [flat, checker, noise, stripes, wood]}),
+//   <surface>_texture_scale (m per period), for surface in table, object, target, robot,
+//   background (target: the zone marker or the lower cube)
+//   light_azimuth, light_elevation (deg, added), light_intensity (x nominal),
+//   light_warmth ([-1, 1]: bluish .. warm), ambient (absolute, [0, 1])
+//   camera_position (cm, per axis), camera_rotation (deg, per axis), camera_fov (deg, added)
+//   image_gamma, image_blur (sigma, px), image_noise (std, 0..255 levels),
+//   jpeg_quality (integer 1..100, uniform_int)
 // Each field is {dist: uniform, min: A, max: B} | {dist: normal, mean: M, std: S[, min, max]}
-// | {dist: uniform_int, min: A, max: B} | {dist: constant, value: V}.
+// | {dist: uniform_int, min: A, max: B} | {dist: constant, value: V}
+// | {dist: choice, values: [names]} (texture fields only).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +34,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,12 +44,14 @@
 namespace dreamforge::augment {
 
 struct Distribution {
-  enum class Kind { kConstant, kUniform, kNormal, kUniformInt };
+  enum class Kind { kConstant, kUniform, kNormal, kUniformInt, kChoice };
   Kind kind = Kind::kConstant;
   double a = 0.0;  // constant: value; uniform(_int): min; normal: mean
   double b = 0.0;  // uniform(_int): max; normal: std
   // normal only: optional truncation bounds (re-drawn until inside; bounded attempts).
   std::optional<double> lo, hi;
+  // choice only: the names; a draw is an index into them (uniform).
+  std::vector<std::string> choices;
   double Lower() const;  // smallest value a draw can take
   double Upper() const;  // largest value a draw can take
 };
@@ -69,8 +84,16 @@ PerturbationSpec ParseSpec(const std::string& yaml, const std::string& source);
 std::filesystem::path DefaultSpecPath(const std::string& task);
 
 // One perturbed scene: the task's nominal scene with every spec field drawn, in a fixed
-// order, from Rng(seed, index). noise_seed is drawn too.
+// order, from Rng(seed, index). noise_seed is drawn too. When the spec has any visual
+// field, params.appearance is SampleAppearance's; otherwise it stays empty (nominal).
 sim::SceneParams SampleScene(const sim::SceneModel& model, const PerturbationSpec& spec,
                              uint64_t seed, uint64_t index);
+
+// The visual fields of `spec` drawn for episode `index`: the task's nominal appearance
+// changed by each field present, from a generator of its own (seed, index, "visual").
+sim::Appearance SampleAppearance(const sim::Task& task, const PerturbationSpec& spec,
+                                 uint64_t seed, uint64_t index);
+// True when `spec` has a visual field.
+bool HasVisualFields(const PerturbationSpec& spec);
 
 }  // namespace dreamforge::augment

@@ -12,6 +12,21 @@
 
 namespace dreamforge::datasets {
 
+// A camera's RGB (or grey, RGBA) images over an episode: obs/<key> (N, H, W, C) uint8 on
+// disk. Row-major and step-major, row 0 at the top: pixel (x, y) channel c of step t is
+// data[((t * height + y) * width + x) * channels + c]; data.size() == N * H * W * C.
+struct ImageSeq {
+  int height = 0, width = 0, channels = 0;  // channels: 3 for RGB; 1..4 accepted
+  std::vector<uint8_t> data;
+};
+
+// A camera's depth maps over an episode: obs/<key> (N, H, W, 1) float32 on disk, metres
+// along the camera's optical axis, finite. data[(t * height + y) * width + x].
+struct DepthSeq {
+  int height = 0, width = 0;
+  std::vector<float> data;
+};
+
 using MatrixRXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixRXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -23,6 +38,10 @@ struct Episode {
   MatrixRXd states;                           // (N x S) full physics state, float64 on disk
   std::map<std::string, MatrixRXf> obs;       // key -> (N x d), e.g. robot0_eef_pos (N x 3)
   std::map<std::string, MatrixRXf> next_obs;  // same keys and widths as obs
+  // Camera observations, under obs/ only (never next_obs/). Keys are full obs keys, named
+  // as robomimic names them: "<camera>_image" (robot::IsImageKeyName), "<camera>_depth".
+  std::map<std::string, ImageSeq> images;  // e.g. "agentview_image"
+  std::map<std::string, DepthSeq> depths;  // e.g. "agentview_depth"
 
   // MimicGen-style datagen_info, float64 on disk.
   MatrixRXd eef_pose;  // (N x 16): row t is the row-major 4x4 end-effector pose; disk (N,4,4)

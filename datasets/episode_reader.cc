@@ -1,10 +1,13 @@
 // EpisodeReader (declared in datasets/episode_store.h).
 #include <algorithm>
+#include <array>
 #include <set>
+#include <type_traits>
 
 #include "datasets/episode_store.h"
 #include "datasets/h5_io.h"
 #include "datasets/schema.h"
+#include "robot/obs_layout.h"
 
 namespace dreamforge::datasets {
 
@@ -25,22 +28,67 @@ void ReadMatrix(const Ctx& ctx, const H5::Group& g, const std::string& gpath,
   internal::ReadArray<Scalar>(ctx, a, out->data());
 }
 
-// Reads every dataset of group `name` (N x d each) into *out; records widths in *dims.
+// Opens camera dataset `key` of obs (image: uint8 (N,H,W,C), C in 1..4; depth: float32
+// (N,H,W,1)) and checks its dtype, rank and N.
+template <typename T>
+internal::Array OpenCameraArray(const Ctx& ctx, const H5::Group& obs, const std::string& opath,
+                                const std::string& key, hsize_t n) {
+  constexpr bool kDepth = std::is_same_v<T, float>;
+  internal::Array a = internal::OpenArray<T>(ctx, obs, opath, key, n, {-1, -1, kDepth ? 1 : -1},
+                                             kDepth ? "(N,H,W,1)" : "(N,H,W,C)");
+  if (!kDepth && a.shape[3] > 4) {
+    ctx.Fail(a.path,
+             "expected shape (N,H,W,C) with C in 1..4, got " + internal::FormatShape(a.shape));
+  }
+  return a;
+}
+
+// Reads group `name` of the demo: low-dimensional keys (N x d, float32) into *out with
+// widths in *dims; with `cameras` (obs/ only) image and depth keys are checked and their
+// shapes recorded in *schema, and their data read into *ep if `with_images`.
 void ReadObsGroup(const Ctx& ctx, const H5::Group& demo, const std::string& dpath,
                   const std::string& name, hsize_t n, std::map<std::string, MatrixRXf>* out,
-                  std::map<std::string, int64_t>* dims) {
+                  std::map<std::string, int64_t>* dims, internal::Schema* cameras, bool with_images,
+                  Episode* ep) {
   const std::string gpath = dpath + "/" + name;
   H5::Group g = internal::OpenGroup(ctx, demo, dpath, name);
   for (const std::string& key : internal::ListChildren(ctx, g, gpath, H5O_TYPE_DATASET)) {
-    MatrixRXf& m = (*out)[key];
-    ReadMatrix(ctx, g, gpath, key, n, {-1}, -1, &m);
-    (*dims)[key] = m.cols();
+    const bool image = robot::IsImageKeyName(key);
+    const bool depth = robot::IsDepthKeyName(key);
+    if ((image || depth) && cameras == nullptr) {
+      ctx.Fail(gpath + "/" + key, "camera observations are stored under obs/ only");
+    }
+    if (image) {
+      const internal::Array a = OpenCameraArray<uint8_t>(ctx, g, gpath, key, n);
+      cameras->images[key] = {int64_t(a.shape[1]), int64_t(a.shape[2]), int64_t(a.shape[3])};
+      if (!with_images) continue;
+      ImageSeq& im = ep->images[key];
+      im.height = static_cast<int>(a.shape[1]);
+      im.width = static_cast<int>(a.shape[2]);
+      im.channels = static_cast<int>(a.shape[3]);
+      im.data.resize(a.count());
+      internal::ReadArray(ctx, a, im.data.data());
+    } else if (depth) {
+      const internal::Array a = OpenCameraArray<float>(ctx, g, gpath, key, n);
+      cameras->depths[key] = {int64_t(a.shape[1]), int64_t(a.shape[2])};
+      if (!with_images) continue;
+      DepthSeq& dm = ep->depths[key];
+      dm.height = static_cast<int>(a.shape[1]);
+      dm.width = static_cast<int>(a.shape[2]);
+      dm.data.resize(a.count());
+      internal::ReadArray(ctx, a, dm.data.data());  // checks that depths are finite
+    } else {
+      MatrixRXf& m = (*out)[key];
+      ReadMatrix(ctx, g, gpath, key, n, {-1}, -1, &m);
+      (*dims)[key] = m.cols();
+    }
   }
 }
 
-// Reads and validates demo `name` of /data; fills *schema with its layout.
+// Reads and validates demo `name` of /data; fills *schema with its layout. Image and
+// depth datasets are always checked (dtype, shape, N) but only read `with_images`.
 Episode ReadDemo(const Ctx& ctx, const H5::Group& data, const std::string& name,
-                 internal::Schema* schema) {
+                 internal::Schema* schema, bool with_images) {
   const std::string d = "/data/" + name;
   H5::Group g = internal::OpenGroup(ctx, data, "/data", name);
   const int64_t num_samples = internal::ReadIntAttr(ctx, g, d, "num_samples");
@@ -57,9 +105,9 @@ Episode ReadDemo(const Ctx& ctx, const H5::Group& data, const std::string& name,
   ReadMatrix(ctx, g, d, "states", n, {-1}, -1, &ep.states);
   *schema = internal::Schema();
   schema->state_dim = ep.states.cols();
-  ReadObsGroup(ctx, g, d, "obs", n, &ep.obs, &schema->obs_dims);
+  ReadObsGroup(ctx, g, d, "obs", n, &ep.obs, &schema->obs_dims, schema, with_images, &ep);
   std::map<std::string, int64_t> next_dims;
-  ReadObsGroup(ctx, g, d, "next_obs", n, &ep.next_obs, &next_dims);
+  ReadObsGroup(ctx, g, d, "next_obs", n, &ep.next_obs, &next_dims, nullptr, false, nullptr);
   internal::CheckSameObs(ctx, d + "/next_obs", schema->obs_dims, next_dims, "obs");
 
   const std::string ipath = d + "/datagen_info";
@@ -111,6 +159,10 @@ struct EpisodeReader::Impl {
   std::vector<bool> success;
   std::map<std::string, std::vector<std::string>> masks;
   internal::Schema schema;
+  // ReadImage's open datasets of one episode, so that stepping through it reads each
+  // compressed chunk once (HDF5 caches chunks per open dataset).
+  mutable int image_episode = -1;
+  mutable std::map<std::string, H5::DataSet> image_datasets;
 
   void CheckIndex(int i) const {
     if (i < 0 || i >= static_cast<int>(names.size())) {
@@ -120,6 +172,7 @@ struct EpisodeReader::Impl {
   }
 
   void Validate();
+  Episode Read(const std::string& name, bool with_images) const;
 };
 
 void EpisodeReader::Impl::Validate() {
@@ -136,7 +189,7 @@ void EpisodeReader::Impl::Validate() {
   offsets.assign(1, 0);
   for (const auto& [k, name] : demos) {
     internal::Schema s;
-    const Episode ep = ReadDemo(ctx, data, name, &s);
+    const Episode ep = ReadDemo(ctx, data, name, &s, /*with_images=*/false);
     if (names.empty()) {
       schema = s;
     } else {
@@ -216,22 +269,28 @@ bool EpisodeReader::episode_success(int i) const {
   return impl_->success[i];
 }
 
-Episode EpisodeReader::ReadEpisode(int i) const {
+Episode EpisodeReader::ReadEpisode(int i) const { return ReadEpisode(i, true); }
+
+Episode EpisodeReader::ReadEpisode(int i, bool with_images) const {
   impl_->CheckIndex(i);
-  return ReadEpisode(impl_->names[i]);
+  return impl_->Read(impl_->names[i], with_images);
 }
 
 Episode EpisodeReader::ReadEpisode(const std::string& name) const {
-  internal::SilenceHdf5();
   const Impl& m = *impl_;
   if (std::find(m.names.begin(), m.names.end(), name) == m.names.end()) {
     m.ctx.Fail("/data/" + name, "no such demo");
   }
+  return m.Read(name, true);
+}
+
+Episode EpisodeReader::Impl::Read(const std::string& name, bool with_images) const {
+  internal::SilenceHdf5();
   internal::Schema unused;
   try {
-    return ReadDemo(m.ctx, m.data, name, &unused);
+    return ReadDemo(ctx, data, name, &unused, with_images);
   } catch (const H5::Exception& e) {
-    m.ctx.Fail("/data/" + name, e);
+    ctx.Fail("/data/" + name, e);
   }
 }
 
@@ -262,6 +321,28 @@ std::map<std::string, int> EpisodeReader::obs_dims() const {
   std::map<std::string, int> dims;
   for (const auto& [key, d] : impl_->schema.obs_dims) dims[key] = static_cast<int>(d);
   return dims;
+}
+
+std::map<std::string, std::array<int, 3>> EpisodeReader::image_shapes() const {
+  std::map<std::string, std::array<int, 3>> shapes;
+  for (const auto& [key, s] : impl_->schema.images) {
+    shapes[key] = {static_cast<int>(s[0]), static_cast<int>(s[1]), static_cast<int>(s[2])};
+  }
+  return shapes;
+}
+
+std::map<std::string, std::array<int, 2>> EpisodeReader::depth_shapes() const {
+  std::map<std::string, std::array<int, 2>> shapes;
+  for (const auto& [key, s] : impl_->schema.depths) {
+    shapes[key] = {static_cast<int>(s[0]), static_cast<int>(s[1])};
+  }
+  return shapes;
+}
+
+void EpisodeReader::CheckSameLayout(const EpisodeReader& other) const {
+  if (num_episodes() == 0 || other.num_episodes() == 0) return;
+  internal::CheckSameSchema(other.impl_->ctx, "/data/" + other.impl_->names.front(), impl_->schema,
+                            other.impl_->schema, impl_->ctx.file + ": " + impl_->names.front());
 }
 
 int EpisodeReader::state_dim() const { return static_cast<int>(impl_->schema.state_dim); }
@@ -315,6 +396,43 @@ void EpisodeReader::ReadSample(int64_t global_index, std::map<std::string, Eigen
     Eigen::VectorXf& v = (*obs)[key];
     if (v.size() != dim) v.resize(dim);
     ReadRow(m.ctx, m.file, d + "/obs/" + key, step, static_cast<int>(dim), v.data());
+  }
+}
+
+void EpisodeReader::ReadImage(int episode, int step, const std::string& key, uint8_t* out) const {
+  internal::SilenceHdf5();
+  const Impl& m = *impl_;
+  m.CheckIndex(episode);
+  const std::string d = "/data/" + m.names[episode];
+  const int n = episode_num_samples(episode);
+  if (step < 0 || step >= n) {
+    throw std::out_of_range(m.ctx.file + ": " + d + ": step " + std::to_string(step) +
+                            " out of range [0, " + std::to_string(n) + ")");
+  }
+  const auto it = m.schema.images.find(key);
+  if (it == m.schema.images.end()) {
+    std::string keys;
+    for (const auto& [k, shape] : m.schema.images) keys += (keys.empty() ? "" : ", ") + k;
+    m.ctx.Fail(d + "/obs/" + key, "no such image key (image keys: {" + keys + "})");
+  }
+  const std::string path = d + "/obs/" + key;
+  try {
+    if (m.image_episode != episode) {
+      m.image_datasets.clear();
+      m.image_episode = episode;
+    }
+    auto ds = m.image_datasets.find(key);
+    if (ds == m.image_datasets.end())
+      ds = m.image_datasets.emplace(key, m.file.openDataSet(path)).first;
+    H5::DataSpace space = ds->second.getSpace();
+    const hsize_t start[4] = {static_cast<hsize_t>(step), 0, 0, 0};
+    const hsize_t count[4] = {1, hsize_t(it->second[0]), hsize_t(it->second[1]),
+                              hsize_t(it->second[2])};
+    space.selectHyperslab(H5S_SELECT_SET, count, start);
+    H5::DataSpace mem(4, count);
+    ds->second.read(out, H5::PredType::NATIVE_UINT8, mem, space);
+  } catch (const H5::Exception& e) {
+    m.ctx.Fail(path, e);
   }
 }
 

@@ -9,12 +9,21 @@
 //                                         success (uint8, 0 or 1)
 //     actions (N,7) f32, rewards (N,) f32, dones (N,) u8, states (N,S) f64
 //     obs/<key> (N,d) f32, next_obs/<key> (N,d) f32 (same keys and widths as obs)
+//     obs/<camera>_image (N,H,W,C) u8 (C = 3 for RGB, 1..4 accepted), row 0 at the top
+//     obs/<camera>_depth (N,H,W,1) f32, metres
+//       Camera keys are stored under obs/ only, never under next_obs/ (the next frame is
+//       obs/<key>[t+1]); tell robomimic not to load next_obs for them (its config
+//       train.hdf5_load_next_obs = false). Chunked (up to 16 frames and 1 MiB per chunk)
+//       and gzip-compressed (level 4, no shuffle): h5py reads them with its built-in
+//       filters, and the bytes are still deterministic. Low-dimensional obs keys never
+//       end in "_image" or "_depth".
 //     datagen_info/eef_pose (N,4,4) f64
 //     datagen_info/object_poses/<obj> (N,4,4) f64
 //     datagen_info/subtask_term_signals/<sig> (N,) i32
 //   /mask/train, /mask/valid       1-D datasets of fixed-length byte strings (b"demo_0", ...)
 // String attributes are variable-length UTF-8 (h5py reads them as str). Every demo of a
-// file has the same state width, obs keys and widths, object names and signal names.
+// file has the same state width, obs keys and widths, image and depth keys and shapes,
+// object names and signal names.
 //
 // Threading: HDF5 is one process-wide library. Calls into it must be serialized across the
 // whole process (the C++ wrapper is not thread-safe even where the C library was built
@@ -22,6 +31,7 @@
 // use one thread at a time, including for const methods and for different files.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -67,8 +77,11 @@ class EpisodeWriter {
   // Validates and writes `episode` as data/demo_<k>, k = num_episodes() before the call;
   // returns "demo_<k>". Validation: N > 0; actions (N x 7); every per-step field has N
   // rows; states, obs/next_obs (same keys and widths), eef_pose (N x 16), object poses
-  // (N x 16); all float values finite; key and object names non-empty without '/'; state
-  // width, obs keys/widths, object and signal names equal to those of the first episode.
+  // (N x 16); all float values finite; key and object names non-empty without '/'; images
+  // keyed "<camera>_image" with H, W > 0, C in 1..4 and N*H*W*C bytes, depths keyed
+  // "<camera>_depth" with H, W > 0 and N*H*W finite values, low-dimensional obs keys
+  // ending in neither; state width, obs keys/widths, image and depth keys/shapes, object
+  // and signal names equal to those of the first episode.
   // Throws DatasetError (naming the demo path) and writes nothing if validation fails.
   // Throws std::logic_error after Close(), or after an HDF5 write failure.
   std::string Append(const Episode& episode);
@@ -96,7 +109,9 @@ class EpisodeWriter {
 
 // Read-only access to an episode file. The constructor validates the whole file (layout,
 // dtypes, shapes, num_samples, total, masks, env_args JSON, every float value finite) and
-// throws DatasetError naming the file and path of the first problem. Episodes are
+// throws DatasetError naming the file and path of the first problem; image and depth
+// datasets are checked for dtype, shape and N there, and their values when read (depth
+// finite), so that opening a file does not decompress its images. Episodes are
 // indexed 0..num_episodes()-1 in numeric demo order (demo_0, demo_1, ..., demo_10).
 // Index arguments out of range throw std::out_of_range.
 class EpisodeReader {
@@ -115,23 +130,41 @@ class EpisodeReader {
   int episode_num_samples(int i) const;
   bool episode_success(int i) const;
 
+  // Every field, images and depths included.
   Episode ReadEpisode(int i) const;
   Episode ReadEpisode(const std::string& name) const;  // DatasetError if no such demo
+  // With with_images == false, Episode::images and depths are left empty (low-dim only).
+  Episode ReadEpisode(int i, bool with_images) const;
+  // One frame of image `key` (an image_shapes() key) of episode `episode` at `step`: H*W*C
+  // bytes written to out, (y, x, c) row-major, read by an HDF5 hyperslab (the chunks of
+  // the last episode read stay cached, so stepping through an episode is cheap).
+  // DatasetError if the file has no such image key; std::out_of_range for a bad episode
+  // or step.
+  void ReadImage(int episode, int step, const std::string& key, uint8_t* out) const;
   // Episode i's attribute `perturbation` alone (parsed JSON), without reading its arrays.
   nlohmann::json ReadPerturbation(int i) const;
 
   // Demo names in mask/<name>; empty if the file has no such mask.
   std::vector<std::string> Mask(const std::string& name) const;
 
-  std::map<std::string, int> obs_dims() const;       // obs key -> width d (same for next_obs)
+  // Low-dimensional obs keys -> width d (same for next_obs); no image or depth keys.
+  std::map<std::string, int> obs_dims() const;
+  std::map<std::string, std::array<int, 3>> image_shapes() const;  // image key -> {H, W, C}
+  std::map<std::string, std::array<int, 2>> depth_shapes() const;  // depth key -> {H, W}
   int state_dim() const;                             // S; 0 if the file has no episodes
   std::vector<std::string> object_names() const;     // datagen_info/object_poses keys
   std::vector<std::string> subtask_signals() const;  // datagen_info/subtask_term_signals keys
 
+  // Throws DatasetError naming other's file and path unless other's demos have this
+  // file's layout: state width, obs keys and widths, image and depth keys and shapes,
+  // object and signal names. A file without episodes matches any.
+  void CheckSameLayout(const EpisodeReader& other) const;
+
   // Global sample g in [0, num_samples()) -> (episode, step), episodes in numeric order.
   std::pair<int, int> Locate(int64_t global_index) const;
 
-  // Reads obs (every obs key, resized to its width) and action (7) of global sample g.
+  // Reads obs (every low-dim obs key, resized to its width) and action (7) of global
+  // sample g.
   // Entries of *obs with keys the file lacks are removed; storage is reused when sizes
   // already match.
   void ReadSample(int64_t global_index, std::map<std::string, Eigen::VectorXf>* obs,

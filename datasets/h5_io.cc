@@ -113,6 +113,15 @@ H5::DSetCreatPropList DatasetCreateProps() {
   return dcpl;
 }
 
+H5::DSetCreatPropList CompressedDatasetCreateProps(const std::vector<hsize_t>& chunk,
+                                                   int gzip_level, bool shuffle) {
+  H5::DSetCreatPropList dcpl = DatasetCreateProps();
+  dcpl.setChunk(static_cast<int>(chunk.size()), chunk.data());
+  if (shuffle) dcpl.setShuffle();
+  dcpl.setDeflate(gzip_level);
+  return dcpl;
+}
+
 H5::Group CreateGroup(const H5::Group& parent, const std::string& name) {
   H5::PropList gcpl(H5P_GROUP_CREATE);
   Check(H5Pset_obj_track_times(gcpl.getId(), false), "H5Pset_obj_track_times");
@@ -292,7 +301,8 @@ std::size_t Array::count() const {
 
 template <typename T>
 Array OpenArray(const Ctx& ctx, const H5::Group& g, const std::string& group_path,
-                const std::string& name, hsize_t rows, const std::vector<int64_t>& trailing) {
+                const std::string& name, hsize_t rows, const std::vector<int64_t>& trailing,
+                const std::string& shape_text) {
   Array a;
   a.path = Join(group_path, name);
   try {
@@ -315,9 +325,12 @@ Array OpenArray(const Ctx& ctx, const H5::Group& g, const std::string& group_pat
     ok = trailing[i] < 0 ? a.shape[i + 1] > 0 : a.shape[i + 1] == hsize_t(trailing[i]);
   }
   if (!ok) {
-    std::string expected = "(N";
-    for (int64_t t : trailing) expected += "," + (t < 0 ? std::string("d") : std::to_string(t));
-    expected += trailing.empty() ? ",)" : ")";
+    std::string expected = shape_text;
+    if (expected.empty()) {
+      expected = "(N";
+      for (int64_t t : trailing) expected += "," + (t < 0 ? std::string("d") : std::to_string(t));
+      expected += trailing.empty() ? ",)" : ")";
+    }
     ctx.Fail(a.path, "expected shape " + expected + ", got " + FormatShape(a.shape));
   }
   double elements = 1.0;  // as double: a corrupt shape may overflow hsize_t
@@ -344,9 +357,10 @@ void ReadArray(const Ctx& ctx, const Array& a, T* dst) {
   CheckFinite(ctx, a.path, dst, a.shape);
 }
 
-#define DF_INSTANTIATE(T)                                                                \
-  template Array OpenArray<T>(const Ctx&, const H5::Group&, const std::string&,          \
-                              const std::string&, hsize_t, const std::vector<int64_t>&); \
+#define DF_INSTANTIATE(T)                                                               \
+  template Array OpenArray<T>(const Ctx&, const H5::Group&, const std::string&,         \
+                              const std::string&, hsize_t, const std::vector<int64_t>&, \
+                              const std::string&);                                      \
   template void ReadArray<T>(const Ctx&, const Array&, T*);
 DF_INSTANTIATE(float)
 DF_INSTANTIATE(double)

@@ -133,6 +133,11 @@ H5::FileCreatPropList FileCreateProps();
 H5::FileAccPropList FileAccessProps();
 // Dataset creation properties: contiguous layout, no modification time.
 H5::DSetCreatPropList DatasetCreateProps();
+// Chunked and gzip-compressed (level 1..9, after the byte shuffle filter if `shuffle`),
+// no modification time. zlib's output depends on the input alone, so the bytes stay
+// deterministic.
+H5::DSetCreatPropList CompressedDatasetCreateProps(const std::vector<hsize_t>& chunk,
+                                                   int gzip_level, bool shuffle);
 // Creates group `name` in `parent` without modification time (the C++ API of HDF5 1.10
 // takes no group creation property list, hence this helper).
 H5::Group CreateGroup(const H5::Group& parent, const std::string& name);
@@ -143,6 +148,17 @@ void WriteArray(const H5::Group& g, const std::string& name, const T* data,
                 const std::vector<hsize_t>& dims) {
   H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
   H5::DataSet ds = g.createDataSet(name, H5Type<T>::File(), space, DatasetCreateProps());
+  ds.write(data, H5Type<T>::Mem());
+}
+
+// Chunked, compressed dataset `name` of shape `dims` in g, from row-major `data`.
+template <typename T>
+void WriteCompressedArray(const H5::Group& g, const std::string& name, const T* data,
+                          const std::vector<hsize_t>& dims, const std::vector<hsize_t>& chunk,
+                          int gzip_level, bool shuffle) {
+  H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+  H5::DataSet ds = g.createDataSet(name, H5Type<T>::File(), space,
+                                   CompressedDatasetCreateProps(chunk, gzip_level, shuffle));
   ds.write(data, H5Type<T>::Mem());
 }
 
@@ -195,10 +211,12 @@ struct Array {
 };
 
 // Opens dataset `name` of g and checks that its dtype is T and its shape is
-// (rows, trailing...); a trailing entry of -1 accepts any width > 0.
+// (rows, trailing...); a trailing entry of -1 accepts any width > 0. The message on a bad
+// shape says "expected shape <shape_text>", by default "(N,7)", "(N,d)" from `trailing`.
 template <typename T>
 Array OpenArray(const Ctx& ctx, const H5::Group& g, const std::string& group_path,
-                const std::string& name, hsize_t rows, const std::vector<int64_t>& trailing);
+                const std::string& name, hsize_t rows, const std::vector<int64_t>& trailing,
+                const std::string& shape_text = "");
 // Reads all of `a` into dst (a.count() elements) and checks that floats are finite.
 template <typename T>
 void ReadArray(const Ctx& ctx, const Array& a, T* dst);

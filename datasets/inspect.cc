@@ -7,6 +7,28 @@
 
 namespace dreamforge::datasets {
 
+namespace {
+
+// The name, width, height, fovy and mount of each element of env_args["cameras"] (the
+// renderer's camera descriptions), as far as present: inspect shows what the file holds
+// and leaves judging the descriptions to the renderer.
+nlohmann::json CameraSummary(const nlohmann::json& env_args) {
+  nlohmann::json out = nlohmann::json::array();
+  if (!env_args.contains("cameras") || !env_args["cameras"].is_array()) return out;
+  for (const nlohmann::json& camera : env_args["cameras"]) {
+    nlohmann::json c = nlohmann::json::object();
+    if (camera.is_object()) {
+      for (const char* field : {"name", "width", "height", "fovy", "mount"}) {
+        if (camera.contains(field)) c[field] = camera[field];
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json Inspect(const std::filesystem::path& path) {
   const EpisodeReader reader(path);
   nlohmann::json out;
@@ -47,6 +69,8 @@ nlohmann::json Inspect(const std::filesystem::path& path) {
     add("obs/" + key, {d}, "float32");
     add("next_obs/" + key, {d}, "float32");
   }
+  for (const auto& [key, s] : reader.image_shapes()) add("obs/" + key, {s[0], s[1], s[2]}, "uint8");
+  for (const auto& [key, s] : reader.depth_shapes()) add("obs/" + key, {s[0], s[1], 1}, "float32");
   if (reader.num_episodes() > 0) add("datagen_info/eef_pose", {4, 4}, "float64");
   for (const std::string& obj : reader.object_names()) {
     add("datagen_info/object_poses/" + obj, {4, 4}, "float64");
@@ -57,6 +81,8 @@ nlohmann::json Inspect(const std::filesystem::path& path) {
   out["keys"] = std::move(keys);
   out["dtypes"] = std::move(dtypes);
   out["env_args"] = reader.env_args();
+  const nlohmann::json cameras = CameraSummary(out["env_args"]);
+  if (!cameras.empty()) out["cameras"] = cameras;
   nlohmann::json masks = nlohmann::json::object();
   for (const char* name : {"train", "valid"}) masks[name] = reader.Mask(name).size();
   out["masks"] = std::move(masks);
@@ -81,6 +107,13 @@ std::string ShapeText(const nlohmann::json& shape) {
   std::string s = "(";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + shape[i].dump();
   return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+// A camera field for the terminal: strings unquoted, numbers as JSON has them, "?" if absent.
+std::string Field(const nlohmann::json& camera, const char* field) {
+  if (!camera.contains(field)) return "?";
+  const nlohmann::json& v = camera[field];
+  return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
 }  // namespace
@@ -122,6 +155,13 @@ std::string FormatInspect(const nlohmann::json& j) {
         line += j["dtypes"][key].get<std::string>();
       }
       out += line + "\n";
+    }
+  }
+  if (j.contains("cameras")) {
+    out += "cameras (size, vertical field of view, mount):\n";
+    for (const nlohmann::json& c : j["cameras"]) {
+      out += "  " + Field(c, "name") + "  " + Field(c, "width") + "x" + Field(c, "height") +
+             "  fovy " + Field(c, "fovy") + " deg  mount " + Field(c, "mount") + "\n";
     }
   }
   if (j.contains("env_args")) {

@@ -13,10 +13,37 @@ std::string Braced(const Range& keys) {
   return s + "}";
 }
 
-std::vector<std::string> Keys(const std::map<std::string, int64_t>& m) {
+template <typename Value>
+std::vector<std::string> Keys(const std::map<std::string, Value>& m) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : m) keys.push_back(k);
   return keys;
+}
+
+template <std::size_t K>
+std::string ShapeText(const std::array<int64_t, K>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < K; ++i) s += (i > 0 ? "," : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+// Camera keys (images or depth maps, `what`) of the demo at `obs_path` against the reference.
+template <std::size_t K>
+void CheckSameCameraKeys(const Ctx& ctx, const std::string& obs_path, const char* what,
+                         const std::map<std::string, std::array<int64_t, K>>& ref,
+                         const std::map<std::string, std::array<int64_t, K>>& keys,
+                         const std::string& ref_demo) {
+  if (Keys(ref) != Keys(keys)) {
+    ctx.Fail(obs_path, std::string(what) + " keys " + Braced(Keys(keys)) + " differ from " +
+                           ref_demo + "'s " + Braced(Keys(ref)));
+  }
+  for (const auto& [key, shape] : keys) {
+    if (shape != ref.at(key)) {
+      ctx.Fail(obs_path + "/" + key, std::string(what) + " shape " + ShapeText(shape) +
+                                         " differs from " + ref_demo + "'s " +
+                                         ShapeText(ref.at(key)));
+    }
+  }
 }
 
 }  // namespace
@@ -56,6 +83,8 @@ void CheckSameSchema(const Ctx& ctx, const std::string& demo_path, const Schema&
                                         ref_demo + "'s " + std::to_string(ref.state_dim));
   }
   CheckSameObs(ctx, demo_path + "/obs", ref.obs_dims, s.obs_dims, ref_demo + "'s obs");
+  CheckSameCameraKeys(ctx, demo_path + "/obs", "image", ref.images, s.images, ref_demo);
+  CheckSameCameraKeys(ctx, demo_path + "/obs", "depth", ref.depths, s.depths, ref_demo);
   if (s.objects != ref.objects) {
     ctx.Fail(
         demo_path + "/datagen_info/object_poses",

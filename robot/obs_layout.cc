@@ -43,19 +43,32 @@ std::string LowDimObsKeyList() {
 }
 
 namespace {
+
 constexpr char kImageSuffix[] = "_image";
-constexpr size_t kImageSuffixLength = sizeof(kImageSuffix) - 1;
+constexpr char kDepthSuffix[] = "_depth";
+
+// True if `name` is a non-empty camera name followed by `suffix` (camera -> *camera).
+bool SplitCameraKey(const std::string& name, const std::string& suffix, std::string* camera) {
+  if (name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return false;
+  }
+  if (camera) *camera = name.substr(0, name.size() - suffix.size());
+  return true;
+}
+
 }  // namespace
 
 std::string ImageKeyName(const std::string& camera) { return camera + kImageSuffix; }
 
 bool IsImageKeyName(const std::string& name, std::string* camera) {
-  if (name.size() <= kImageSuffixLength ||
-      name.compare(name.size() - kImageSuffixLength, kImageSuffixLength, kImageSuffix) != 0) {
-    return false;
-  }
-  if (camera) *camera = name.substr(0, name.size() - kImageSuffixLength);
-  return true;
+  return SplitCameraKey(name, kImageSuffix, camera);
+}
+
+std::string DepthKeyName(const std::string& camera) { return camera + kDepthSuffix; }
+
+bool IsDepthKeyName(const std::string& name, std::string* camera) {
+  return SplitCameraKey(name, kDepthSuffix, camera);
 }
 
 ObsKeySpec ImageKeySpec(const std::string& camera, int height, int width) {

@@ -10,6 +10,7 @@
 //   robot0_joint_vel     float32  (7)        arm joint velocities, rad/s
 //   object               float32  (13)       ObjectFeature below
 //   <camera>_image       uint8    (H, W, 3)  RGB image of a named camera, row 0 at the top
+//   <camera>_depth       float32  (H, W, 1)  its depth map, metres along the optical axis
 //
 // The low-dimensional keys are fixed (ObsKey, in the order above); image keys are made
 // per camera (ImageKeySpec). The flat observation a policy reads is its keys concatenated
@@ -52,6 +53,10 @@ std::string ImageKeyName(const std::string& camera);
 // True if `name` ends in "_image" after a non-empty camera name (stored in *camera).
 bool IsImageKeyName(const std::string& name, std::string* camera = nullptr);
 ObsKeySpec ImageKeySpec(const std::string& camera, int height, int width);
+// Depth keys: "<camera>_depth", float32 (height, width, 1).
+std::string DepthKeyName(const std::string& camera);
+// True if `name` ends in "_depth" after a non-empty camera name (stored in *camera).
+bool IsDepthKeyName(const std::string& name, std::string* camera = nullptr);
 
 // The keys policies read by default (train --obs-keys). robot0_eef_quat is left out on
 // purpose: with the tool pointing down its w component is ~0, and the w >= 0 sign

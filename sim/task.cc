@@ -51,6 +51,7 @@ class BottlePlace : public Task {
   std::vector<std::string> subtask_frames() const override { return {"object", "target"}; }
   int max_steps() const override { return 400; }
   double target_yaw_symmetry() const override { return 0.0; }  // a round zone
+  double target_zone_radius() const override { return kZoneRadius; }
   Eigen::Isometry3d TargetFrame(const World& w) const override {
     const Eigen::Vector3d& t = w.params().target;
     return PlanarFrame(Eigen::Vector3d(t.x(), t.y(), w.TableTop()), t.z());

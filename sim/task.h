@@ -57,6 +57,8 @@ class Task {
   // Which frame each subtask acts on: "object" or "target".
   virtual std::vector<std::string> subtask_frames() const = 0;
   virtual int max_steps() const = 0;  // control steps before a timeout
+  // Radius of the target zone drawn on the table (m); 0 when the target is an object.
+  virtual double target_zone_radius() const { return 0.0; }
   // Yaw under which the target looks the same (see ObjectSpec::YawSymmetry).
   virtual double target_yaw_symmetry() const = 0;
   // The target frame in the world (position at the surface the object is set on, yaw).

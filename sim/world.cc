@@ -150,7 +150,7 @@ nlohmann::json ToJson(const SceneParams& p) {
   auto vec = [](const auto& v) { return std::vector<double>(v.data(), v.data() + v.size()); };
   nlohmann::json starts = nlohmann::json::array();
   for (const auto& s : p.object_start) starts.push_back(vec(s));
-  return {{"object_start", starts},
+  nlohmann::json j = {{"object_start", starts},
           {"mass_scale", p.mass_scale},
           {"friction", p.friction},
           {"restitution", p.restitution},
@@ -164,6 +164,15 @@ nlohmann::json ToJson(const SceneParams& p) {
           {"action_noise", p.action_noise},
           {"obs_noise", p.obs_noise},
           {"noise_seed", p.noise_seed}};
+  if (p.appearance) j["appearance"] = ToJson(*p.appearance);
+  return j;
+}
+
+Eigen::Vector3d TableSize() { return kTableSize; }
+Eigen::Vector2d TableCenterXy() { return kTableCenter.head<2>(); }
+
+Appearance AppearanceOf(const SceneParams& params, const Task& task) {
+  return params.appearance ? *params.appearance : Appearance::Nominal(task);
 }
 
 SceneParams SceneParamsFromJson(const nlohmann::json& j) {
@@ -199,6 +208,7 @@ SceneParams SceneParamsFromJson(const nlohmann::json& j) {
     p.action_noise = get("action_noise").get<double>();
     p.obs_noise = get("obs_noise").get<double>();
     p.noise_seed = get("noise_seed").get<uint64_t>();
+    if (j.contains("appearance")) p.appearance = AppearanceFromJson(j.at("appearance"));
     return p;
   } catch (const nlohmann::json::exception& e) {
     throw SimError(std::string("scene parameters: ") + e.what());
@@ -225,6 +235,7 @@ void SceneModel::Validate(const SceneParams& p) const {
   if (!(p.damping_scale >= 0) || !(p.gain_scale > 0)) fail("damping_scale >= 0, gain_scale > 0");
   if (p.latency_steps < 0) fail("latency_steps must be >= 0");
   if (!(p.action_noise >= 0) || !(p.obs_noise >= 0)) fail("noise must be >= 0");
+  if (p.appearance) sim::Validate(*p.appearance);
 }
 
 World::World(std::shared_ptr<const SceneModel> model, const SceneParams& params)

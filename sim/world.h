@@ -18,6 +18,7 @@
 #include <deque>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "robot/action_map.h"
 #include "robot/kinematics.h"
 #include "robot/obs_layout.h"
+#include "sim/appearance.h"
 #include "sim/bullet_world.h"
 #include "sim/task.h"
 #include "sim/urdf.h"
@@ -70,7 +72,12 @@ struct SceneParams {
   double action_noise = 0.0;   // std of noise added to normalized actions
   double obs_noise = 0.0;      // std of noise added to observed positions (m) and joints (rad)
   uint64_t noise_seed = 0;     // seeds the world's noise generator
+  // What the scene looks like (sim/appearance.h); physics never reads it. Absent: the
+  // task's nominal look (Appearance::Nominal), as in files written before appearances.
+  std::optional<Appearance> appearance;
 };
+// params.appearance, or the task's nominal look when it has none.
+Appearance AppearanceOf(const SceneParams& params, const Task& task);
 
 // Every sampled value, as stored with an episode (attr `perturbation`).
 nlohmann::json ToJson(const SceneParams& params);
@@ -218,6 +225,11 @@ class World {
   int hold_steps_ = 0;
   TaskStatus status_;
 };
+
+// The table: a static box (full extents, m) centred at TableCenterXy() whose top surface
+// is at SceneParams::table_height.
+Eigen::Vector3d TableSize();
+Eigen::Vector2d TableCenterXy();
 
 // Rotation helpers (quaternion (x, y, z, w): robot::QuatXyzw).
 using robot::QuatXyzw;

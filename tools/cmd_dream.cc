@@ -7,6 +7,8 @@
 
 #include "augment/generator.h"
 #include "datasets/episode_store.h"
+#include "render/camera.h"
+#include "render/dataset_render.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -24,6 +26,9 @@ struct DreamArgs {
   int shards = 0;
   int chunk = 64;
   int max_attempts = 20;
+  std::string cameras;  // empty: no images
+  int size = 84;
+  bool depth = false;
 };
 
 int EnvInt(const char* name) {
@@ -110,14 +115,40 @@ void RunDream(const DreamArgs& a) {
                   static_cast<long long>(attempts), s > 0 ? done / s : 0.0);
     progress.Update(static_cast<long>(done), suffix);
   };
-  const augment::GeneratorSummary summary = augment::GenerateDreams(source, a.out, opt);
+  // With --cameras the dreams are generated into <out>.states.hdf5 and then rendered into
+  // <out> by exactly what `render` does, so both give the same bytes.
+  const std::string states_out = a.cameras.empty() ? a.out : a.out + ".states.hdf5";
+  std::vector<render::CameraSpec> cameras;
+  if (!a.cameras.empty()) {
+    if (a.size < 8 || a.size > 2048) throw UsageError("dream: --size: must be in [8, 2048], got " + std::to_string(a.size));
+    cameras = render::SelectCameras(a.cameras, render::DefaultCameras(), a.size);
+  }
+  const augment::GeneratorSummary summary = augment::GenerateDreams(source, states_out, opt);
   progress.Finish();
+  double render_seconds = 0;
+  if (!cameras.empty()) {
+    const auto r0 = std::chrono::steady_clock::now();
+    render::RenderOptions ro;
+    ro.cameras = cameras;
+    ro.depth = a.depth;
+    ro.workers = opt.workers;
+    Progress rp("render", summary.kept);
+    ro.on_progress = [&](int64_t done, int64_t) { rp.Update(static_cast<long>(done), "episodes"); };
+    render::RenderDataset(states_out, a.out, ro);
+    rp.Finish();
+    std::filesystem::remove(states_out);
+    render_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+  }
   nlohmann::json j = summary.ToJson(spec, *model);
   j["out"] = a.out;
   j["demo"] = a.demo;
   j["spec"] = spec_path;
   j["seed"] = a.seed;
   j["shard"] = {opt.shard, opt.shards};
+  if (!cameras.empty()) {
+    j["cameras"] = a.cameras;
+    j["render_seconds"] = render_seconds;
+  }
   const std::string summary_path = SummaryPath(a.out);
   {
     std::ofstream o(summary_path + ".tmp");
@@ -132,6 +163,10 @@ void RunDream(const DreamArgs& a) {
               static_cast<long long>(summary.attempts), 100.0 * j["success_rate"].get<double>(),
               failures.empty() ? " none" : failures.c_str(), summary.wall_seconds, opt.workers,
               a.out.c_str());
+  if (!cameras.empty()) {
+    std::printf("rendered %s at %dx%d for %lld episodes in %.1f s\n", a.cameras.c_str(), a.size, a.size,
+                static_cast<long long>(summary.kept), render_seconds);
+  }
 }
 
 void RunMerge(const std::vector<std::string>& inputs, const std::string& out) {
@@ -173,6 +208,11 @@ void AddDreamCommand(CLI::App& app) {
   cmd->add_option("--chunk", a->chunk, "Episodes per resumable part file")->capture_default_str();
   cmd->add_option("--max-attempts", a->max_attempts,
                   "Scenes tried per dream before the spec is called hopeless")->capture_default_str();
+  cmd->add_option("--cameras", a->cameras,
+                  "Also write camera images: comma-separated names (agentview,robot0_eye_in_hand);\n"
+                  "the same bytes as `render` on the dreams");
+  cmd->add_option("--size", a->size, "Image size with --cameras, px")->capture_default_str();
+  cmd->add_flag("--depth", a->depth, "With --cameras: also depth images");
   cmd->callback([a] { RunDream(*a); });
 }
 

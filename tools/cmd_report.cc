@@ -13,11 +13,19 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "augment/dream.h"
 #include "augment/evaluate.h"
 #include "datasets/episode_store.h"
+#include "render/camera.h"
+#include "render/dataset_render.h"
+#include "render/frames.h"
+#include "render/render_error.h"
 #include "robot/sha256.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
@@ -424,6 +432,100 @@ std::string Controller(const fs::path& run, const std::optional<json>& control) 
 
 // ---- provenance ---------------------------------------------------------------------
 
+// ---- camera views ---------------------------------------------------------------
+
+std::string Base64(const std::vector<uint8_t>& bytes) {
+  static const char* kChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t b0 = bytes[i], b1 = i + 1 < bytes.size() ? bytes[i + 1] : 0, b2 = i + 2 < bytes.size() ? bytes[i + 2] : 0;
+    const uint32_t v = (b0 << 16) | (b1 << 8) | b2;
+    out += kChars[(v >> 18) & 63];
+    out += kChars[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kChars[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kChars[v & 63] : '=';
+  }
+  return out;
+}
+
+// One rendered frame as an inline PNG <figure> with a caption.
+std::string Frame(const render::Image& img, const std::string& caption, const std::string& css_class) {
+  cv::Mat rgb(img.height, img.width, CV_8UC3, const_cast<uint8_t*>(img.rgb.data())), bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uint8_t> png;
+  cv::imencode(".png", bgr, png);
+  return "<figure class=\"" + css_class + "\"><img alt=\"" + Escape(caption) + "\" src=\"data:image/png;base64," +
+         Base64(png) + "\"><figcaption>" + Escape(caption) + "</figcaption></figure>";
+}
+
+// The demo's first frame beside the first frames of kept dreams and of failed attempts,
+// and frames along one dream, from both default cameras.
+std::string CameraViews(const fs::path& run, const DreamData& d) {
+  if (!d.present) return NotRun("dreams.hdf5");
+  try {
+    const fs::path dreams_file = run / "dreams.hdf5";
+    const std::vector<render::CameraSpec> cams = render::DefaultCameras(84);
+    render::EpisodeImages dreams(dreams_file, cams);
+    std::ostringstream o;
+    render::Image img;
+    o << "<p>What the cameras see (rendered from the stored states and each dream's sampled appearance; "
+         "84x84, shown at 2x). Visual perturbations of the spec: ";
+    int visual = 0;
+    for (const auto& [name, f] : d.spec_json.items()) {
+      static const std::set<std::string> physical = {"object_x", "object_y", "object_yaw", "target_x", "target_y",
+                                                     "target_yaw", "mass_scale", "friction", "restitution",
+                                                     "size_scale", "table_height", "start_joints", "damping_scale",
+                                                     "gain_scale", "latency_steps", "action_noise", "obs_noise"};
+      if (!physical.count(name)) o << (visual++ ? ", " : "") << "<code>" << Escape(name) << "</code>";
+    }
+    if (!visual) o << "none (every dream looks like the demo)";
+    o << ".</p>\n<h3>First frames: the demo, kept dreams and failed attempts (agentview)</h3>\n<div class=\"sheet\">";
+    if (fs::exists(run / "demo.hdf5")) {
+      render::EpisodeImages demo(run / "demo.hdf5", cams);
+      demo.Render(0, 0, 0, &img);
+      o << Frame(img, "demo", "demo");
+    }
+    const int kept = std::min(dreams.num_episodes(), 11);
+    for (int e = 0; e < kept; ++e) {
+      dreams.Render(e, 0, 0, &img);
+      o << Frame(img, "dream " + std::to_string(e) + " (kept)", "kept");
+    }
+    // Failed attempts: their scenes re-sampled from (spec, seed, key) and rendered at rest.
+    const std::string task = datasets::EpisodeReader(dreams_file).env_args().value("env_name", "");
+    auto model = std::make_shared<const sim::SceneModel>(task, sim::SceneModel::DefaultUrdf());
+    render::FrameRenderer frames(std::make_shared<const render::VisualModel>(model), cams);
+    const augment::PerturbationSpec spec = augment::ParseSpec(d.spec_json.dump(), "the run's spec");
+    int failed = 0;
+    for (const json& p : d.perturbations) {
+      const uint64_t i = p["dream_index"].get<uint64_t>(), a = p["attempt"].get<uint64_t>();
+      for (uint64_t j = 0; j < a && failed < 5; ++j, ++failed) {
+        const sim::SceneParams s = augment::SampleScene(*model, spec, d.seed, augment::DreamKey(i, j));
+        sim::World world(model, s);
+        frames.RenderState(s, world.GetState(), 0, 0, &img);
+        o << Frame(img, "dream " + std::to_string(i) + " attempt " + std::to_string(j) + " (failed)", "failed");
+      }
+      if (failed >= 5) break;
+    }
+    o << "</div>\n";
+    if (!failed) o << "<p>No failed attempts before the kept dreams shown.</p>\n";
+    const int n = dreams.num_steps(0);
+    o << "<h3>Along dream 0 (" << n << " steps): agentview above, robot0_eye_in_hand below</h3>\n";
+    for (int k = 0; k < 2; ++k) {
+      o << "<div class=\"sheet\">";
+      for (int q = 0; q <= 5; ++q) {
+        const int t = std::min(n - 1, q * (n - 1) / 5);
+        dreams.Render(0, t, k, &img);
+        o << Frame(img, cams[k].name + " t=" + std::to_string(t), "along");
+      }
+      o << "</div>\n";
+    }
+    return o.str();
+  } catch (const render::RenderError& e) {
+    return "<p class=\"notrun\">camera views not available: " + Escape(e.what()) + "</p>\n";
+  }
+}
+
 std::string Hash(const fs::path& p) {
   std::string hex, error;
   uint64_t bytes = 0;
@@ -520,6 +622,9 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px} th,td{border:1px sol
 th{background:#eef} code,pre{font-size:12px;word-break:break-all} pre{background:#f7f7f7;padding:8px;white-space:pre-wrap;max-height:420px;overflow:auto}
 .notrun{color:#a33;font-style:italic} .big{font-size:16px;font-weight:bold}
 nav a{margin-right:12px}
+.sheet{display:flex;flex-wrap:wrap;gap:6px} figure{margin:0;text-align:center;font-size:11px}
+figure img{width:168px;height:168px;image-rendering:pixelated;border:2px solid #ccc}
+figure.kept img{border-color:#4a4} figure.failed img{border-color:#c44} figure.demo img{border-color:#44c}
 )css";
 
 void RunReport(const ReportArgs& a) {
@@ -566,7 +671,7 @@ void RunReport(const ReportArgs& a) {
           "<a href=\"#failures\">failures</a><a href=\"#training\">training</a><a "
           "href=\"#evaluation\">"
           "evaluation</a><a href=\"#controller\">controller</a><a "
-          "href=\"#provenance\">provenance</a></nav>\n";
+          "href=\"#provenance\">provenance</a><a href=\"#camera-views\">camera views</a></nav>\n";
   html << Section("dream-starts", "1. Dream start positions", DreamStarts(dreams));
   html << Section("perturbations", "2. Perturbations of kept dreams", Perturbations(dreams));
   html << Section("failures", "3. Dream failures", Failures(run, summary));
@@ -574,13 +679,14 @@ void RunReport(const ReportArgs& a) {
   html << Section("evaluation", "5. Evaluation", Evaluation(run, control));
   html << Section("controller", "6. Controller timing", Controller(run, control));
   html << Section("provenance", "7. Provenance", Provenance(run, dreams, summary, control));
+  html << Section("camera-views", "8. Camera views of the dreams", CameraViews(run, dreams));
   html << "</body></html>\n";
 
   const fs::path tmp = out.string() + ".tmp";
   {
     std::ofstream o(tmp);
     o << html.str();
-    if (!o.flush()) throw std::runtime_error("report: --out " + out.string() + ": cannot write");
+    if (!o.flush()) throw UsageError("report: --out " + out.string() + ": cannot write");
   }
   fs::rename(tmp, out);
   std::printf("report: %s -> %s\n", a.run_dir.c_str(), out.string().c_str());

@@ -14,5 +14,7 @@ void AddTrainCommand(CLI::App& app);
 void AddExportCommand(CLI::App& app);
 void AddControlCommand(CLI::App& app);
 void AddReportCommand(CLI::App& app);
+void AddRenderCommand(CLI::App& app);
+void AddVideoCommand(CLI::App& app);
 
 }  // namespace dreamforge::tools

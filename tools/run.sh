@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The default dreamforge pipeline, from one scripted demo to a deployed policy:
 #   setup -> build -> record -> dream -> train -> eval (policy and replay baseline)
-#         -> export -> control (software in the loop) -> report
+#         -> export -> control (software in the loop) -> video (a grid of dreams) -> report
 # Output: runs/<name>/ (demo.hdf5, dreams.hdf5, policy/, eval_policy.json,
 # eval_replay.json, bundle/, control.json, report.html).
 #
@@ -66,7 +66,7 @@ bin=build/release/tools/dreamforge
 out="runs/$NAME"
 spec="augment/specs/$task.yaml"
 start=$SECONDS
-total=10
+total=11
 timings=()
 
 echo "[1/$total] setup"
@@ -130,11 +130,13 @@ stage 8 export "$out/bundle" "$out/policy/best.pt $out/policy/run.json" -- \
   "$bin" export --policy "$out/policy" --out "$out/bundle"
 stage 9 control "$out/control.json" "episodes=$episodes $out/bundle $spec" -- \
   "$bin" control --bundle "$out/bundle" --hardware sim --episodes "$episodes" --stats "$out/control.json"
+stage 10 video "$out/dreams.mp4" "$out/dreams.hdf5" -- \
+  "$bin" video "$out/dreams.hdf5" --grid 3x3 --out "$out/dreams.mp4"
 if "$bin" --help 2>/dev/null | grep -qE "^ +report( |$)"; then
-  stage 10 report "$out/report.html" "$out/demo.hdf5 $out/dreams.summary.json $out/policy/metrics.jsonl $out/eval_policy.json $out/eval_replay.json $out/bundle/policy.json $out/control.json" -- \
+  stage 11 report "$out/report.html" "$out/demo.hdf5 $out/dreams.summary.json $out/policy/metrics.jsonl $out/eval_policy.json $out/eval_replay.json $out/bundle/policy.json $out/control.json" -- \
     "$bin" report "$out"
 else
-  echo "[10/$total] report: this build has no 'dreamforge report' yet, skipped"
+  echo "[11/$total] report: this build has no 'dreamforge report' yet, skipped"
 fi
 
 rate() { sed -n 's/.*"success_rate": *\([0-9.e+-]*\).*/\1/p' "$1" | head -1; }
@@ -146,5 +148,6 @@ echo "  policy        $out/policy/ ($policy; best.pt, metrics.jsonl)"
 echo "  evaluation    $out/eval_policy.json (success $(rate "$out/eval_policy.json")), $out/eval_replay.json (replay $(rate "$out/eval_replay.json"))"
 echo "  bundle        $out/bundle/"
 echo "  controller    $out/control.json (sim success $(rate "$out/control.json"))"
+echo "  video         $out/dreams.mp4 (the first 9 dreams, agentview)"
 [[ -f "$out/report.html" ]] && echo "  report        $out/report.html"
 exit 0

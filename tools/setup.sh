@@ -33,8 +33,11 @@ packages=(
   libspnav-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # policy learning and rendering
+  # policy learning, images and video (OpenCV; its FFmpeg backend writes the MP4s)
   libtorch-dev libopencv-dev
+  # headless rendering (render/): EGL and OpenGL headers and dispatch libraries, Mesa's EGL
+  # (surfaceless platform) and its software rasterizer llvmpipe (no GPU, no display needed)
+  libegl-dev libgl-dev libopengl-dev libegl-mesa0 libgl1-mesa-dri
   # Debian's LibTorch links the generic libblas.so.3; installing the OpenBLAS (OpenMP)
   # variant switches that alternative to OpenBLAS, which makes training about 8x faster
   # than with the reference BLAS.

@@ -9,6 +9,7 @@
 
 #include "datasets/episode_store.h"
 #include "tests/common/test_util.h"
+#include "tests/datasets/test_util.h"
 
 namespace dreamforge::augment {
 namespace {
@@ -95,6 +96,57 @@ TEST_F(GeneratorTest, ShardsOfDifferentRunsAreRefused) {
   } catch (const AugmentError& e) {
     EXPECT_THAT(e.what(), HasSubstr("dreamforge.seed differs"));
   }
+}
+
+// Dream `k` of a 4-dream run as `dream --cameras` would write it: an 84-wide RGB camera of
+// the given height with its depth.
+datasets::Episode CameraDream(int64_t k, int height) {
+  datasets::Episode ep = datasets::testing_util::MakeEpisode(5 + static_cast<int>(k), 100 + k);
+  ep.perturbation = {{"dream_index", k}};
+  datasets::testing_util::AddCamera(&ep, "agentview_image", "agentview_depth", height, 84, 3, k);
+  return ep;
+}
+
+TEST_F(GeneratorTest, MergeCarriesCameraKeysAndRefusesDifferentOnes) {
+  const nlohmann::json env = {{"env_name", "bottle_place"},
+                              {"dreamforge",
+                               {{"source_demo", "sha256:0"},
+                                {"spec", nlohmann::json::object()},
+                                {"seed", 3},
+                                {"count", 4},
+                                {"max_attempts", 5}}}};
+  auto write = [&](const std::string& name, const std::vector<int64_t>& dreams, int height) {
+    datasets::EpisodeWriter writer(dir_ / name, env);
+    for (int64_t k : dreams) writer.Append(CameraDream(k, height));
+    writer.Close(
+        datasets::EpisodeWriter::SplitTrainValid(static_cast<int>(dreams.size()), 0.0).first, {});
+    return (dir_ / name).string();
+  };
+  const std::string s0 = write("s0.hdf5", {0, 2}, 84);
+  const std::string s1 = write("s1.hdf5", {1, 3}, 84);
+  EXPECT_EQ(MergeDreamFiles({s1, s0}, (dir_ / "merged.hdf5").string(), {0, 1, 2, 3}), 4);
+  datasets::EpisodeReader merged(dir_ / "merged.hdf5");
+  ASSERT_EQ(merged.num_episodes(), 4);
+  EXPECT_EQ(merged.image_shapes().at("agentview_image"), (std::array<int, 3>{84, 84, 3}));
+  for (int d = 0; d < 4; ++d) {
+    const datasets::Episode ep = merged.ReadEpisode(d);
+    const datasets::Episode expected = CameraDream(d, 84);
+    EXPECT_TRUE(ep.images.at("agentview_image").data == expected.images.at("agentview_image").data)
+        << d;
+    EXPECT_TRUE(ep.depths.at("agentview_depth").data == expected.depths.at("agentview_depth").data)
+        << d;
+  }
+
+  const std::string other = write("s1_64.hdf5", {1, 3}, 64);
+  try {
+    MergeDreamFiles({s0, other}, (dir_ / "m.hdf5").string(), {0, 1, 2, 3});
+    FAIL();
+  } catch (const datasets::DatasetError& e) {
+    const std::string expected =
+        other + ": /data/demo_0/obs/agentview_image: image shape (64,84,3) differs from " + s0;
+    EXPECT_THAT(e.what(), HasSubstr(expected));
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "m.hdf5"));
 }
 
 TEST_F(GeneratorTest, EveryKeptEpisodeReplaysToSuccessFromItsStoredStateAndPerturbation) {

@@ -22,13 +22,19 @@ const nlohmann::json kEnvArgs = {{"env_name", "Lift"}, {"control_hz", 20}};
 
 class EpisodeStoreDeterminismTest : public testing_util::ScratchDirTest {
  protected:
-  // Writes two episodes (seeds 100, 101; demo_0 train, demo_1 valid) to dir_/name.
+  // Writes two episodes (seeds 100, 101; demo_0 train, demo_1 valid) to dir_/name, with
+  // an 84x84 RGB camera and its depth (chunked, compressed) if `cameras`.
   // If `tweak` is set, one action value of demo_1 is changed first.
-  fs::path Write(const std::string& name, bool tweak = false) {
+  fs::path Write(const std::string& name, bool tweak = false, bool cameras = false) {
     const fs::path path = dir_ / name;
     EpisodeWriter writer(path, kEnvArgs);
-    writer.Append(MakeEpisode(5, 100));
-    Episode second = MakeEpisode(3, 101);
+    Episode first = MakeEpisode(5, 100);
+    Episode second = MakeEpisode(20, 101);
+    if (cameras) {
+      testing_util::AddCamera(&first, "agentview_image", "agentview_depth", 84, 84, 3, 100);
+      testing_util::AddCamera(&second, "agentview_image", "agentview_depth", 84, 84, 3, 101);
+    }
+    writer.Append(first);
     if (tweak) second.actions(1, 2) += 0.25f;
     writer.Append(second);
     writer.Close({"demo_0"}, {"demo_1"});
@@ -64,6 +70,15 @@ TEST_F(EpisodeStoreDeterminismTest, SameContentGivesSameBytesAcrossTimeAndPath) 
   // And the files are still ordinary, readable episode files.
   EpisodeReader reader(b);
   EXPECT_EQ(reader.num_episodes(), 2);
+}
+
+TEST_F(EpisodeStoreDeterminismTest, CompressedCameraKeysGiveSameBytes) {
+  const std::string a = Bytes(Write("a.hdf5", false, /*cameras=*/true));
+  fs::create_directories(dir_ / "elsewhere");
+  const std::string b = Bytes(Write("elsewhere/b.hdf5", false, /*cameras=*/true));
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << FirstDifference(a, b);
+  EXPECT_GT(a.size(), Bytes(Write("plain.hdf5")).size());
 }
 
 TEST_F(EpisodeStoreDeterminismTest, ChangedActionValueGivesDifferentBytes) {

@@ -56,6 +56,37 @@ with h5py.File(path, "r") as f:
 print("OK")
 )PY";
 
+// argv: file, then per demo "N:image_sum:depth_sum" (sums over all values of
+// obs/agentview_image and obs/agentview_depth). What robomimic's image datasets read:
+// obs/<camera>_image (N,H,W,3) uint8, obs/<camera>_depth (N,H,W,1) float32, gzip, with
+// the built-in filters of h5py (no plugin).
+constexpr char kCheckCameras[] = R"PY(
+import sys
+import h5py
+import numpy as np
+
+path, demos = sys.argv[1], sys.argv[2:]
+with h5py.File(path, "r") as f:
+    for k, spec in enumerate(demos):
+        n, image_sum, depth_sum = int(spec.split(":")[0]), int(spec.split(":")[1]), float(spec.split(":")[2])
+        d = f["data/demo_%d" % k]
+        obs = d["obs"]
+        assert sorted(obs.keys()) == ["agentview_depth", "agentview_image", "object",
+                                      "robot0_eef_pos"], list(obs.keys())
+        assert sorted(d["next_obs"].keys()) == ["object", "robot0_eef_pos"], list(d["next_obs"].keys())
+        image, depth = obs["agentview_image"], obs["agentview_depth"]
+        assert image.shape == (n, 84, 84, 3) and image.dtype == np.uint8, (image.shape, image.dtype)
+        assert depth.shape == (n, 84, 84, 1) and depth.dtype == np.float32, (depth.shape, depth.dtype)
+        for ds, c in ((image, 3), (depth, 1)):
+            assert ds.compression == "gzip" and ds.compression_opts == 4, ds.compression
+            assert ds.chunks == (min(n, 16), 84, 84, c), ds.chunks
+        pixels = image[()]
+        assert int(pixels.astype(np.uint64).sum()) == image_sum, (pixels.sum(), image_sum)
+        assert abs(float(depth[()].astype(np.float64).sum()) - depth_sum) < 1e-6 * depth_sum
+        assert np.array_equal(image[n - 1], pixels[n - 1]) and image[n - 1].shape == (84, 84, 3)
+print("OK")
+)PY";
+
 constexpr char kPython[] = "/usr/bin/python3";
 
 class H5pyLayoutTest : public testing_util::ScratchDirTest {
@@ -75,8 +106,13 @@ class H5pyLayoutTest : public testing_util::ScratchDirTest {
                std::string* output) {
     char value[32];
     std::snprintf(value, sizeof(value), "%.9g", action_1_2);
-    const std::string cmd = std::string(kPython) + " '" + script_.string() + "' '" + file.string() +
-                            "' " + value + " " + valid + " 2>&1";
+    return Run(script_, "'" + file.string() + "' " + value + " " + valid, output);
+  }
+
+  // Runs python3 `script` with `args` (already quoted); stdout+stderr in *output.
+  static int Run(const std::filesystem::path& script, const std::string& args,
+                 std::string* output) {
+    const std::string cmd = std::string(kPython) + " '" + script.string() + "' " + args + " 2>&1";
     FILE* pipe = popen(cmd.c_str(), "r");
     if (pipe == nullptr) return -1;
     char buf[512];
@@ -104,6 +140,33 @@ TEST_F(H5pyLayoutTest, H5pyReadsRobomimicLayout) {
     EXPECT_EQ(status, 0) << output;
     EXPECT_NE(output.find("OK"), std::string::npos) << output;
   }
+}
+
+TEST_F(H5pyLayoutTest, H5pyReadsCameraKeysAsRobomimicDoes) {
+  const std::filesystem::path script = dir_ / "check_cameras.py";
+  std::ofstream(script) << kCheckCameras;
+  const std::filesystem::path path = dir_ / "cameras.hdf5";
+  std::string args = "'" + path.string() + "'";
+  {
+    EpisodeWriter writer(path, {{"env_name", "Lift"}});
+    for (const int n : {20, 3}) {
+      Episode ep = testing_util::MakeEpisode(n, 100 + n);
+      testing_util::AddCamera(&ep, "agentview_image", "agentview_depth", 84, 84, 3, n);
+      uint64_t image_sum = 0;
+      for (uint8_t v : ep.images["agentview_image"].data) image_sum += v;
+      double depth_sum = 0;
+      for (float v : ep.depths["agentview_depth"].data) depth_sum += v;
+      char spec[96];
+      std::snprintf(spec, sizeof(spec), " %d:%llu:%.17g", n,
+                    static_cast<unsigned long long>(image_sum), depth_sum);
+      args += spec;
+      writer.Append(ep);
+    }
+    writer.Close({"demo_0", "demo_1"}, {});
+  }
+  std::string output;
+  EXPECT_EQ(Run(script, args, &output), 0) << output;
+  EXPECT_NE(output.find("OK"), std::string::npos) << output;
 }
 
 }  // namespace

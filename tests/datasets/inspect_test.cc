@@ -10,6 +10,7 @@ namespace dreamforge::datasets {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::ThrowsMessage;
 
 class InspectTest : public testing_util::ScratchDirTest {};
@@ -49,6 +50,64 @@ TEST_F(InspectTest, SummarizesFile) {
   EXPECT_THAT(text, HasSubstr("obs/robot0_eef_pos"));
   EXPECT_THAT(text, HasSubstr("(3,)"));
   EXPECT_THAT(text, HasSubstr("\"env_name\": \"Lift\""));
+}
+
+TEST_F(InspectTest, ListsImageKeysAndCameras) {
+  const auto path = dir_ / "images.hdf5";
+  const nlohmann::json cameras = nlohmann::json::parse(R"([
+    {"name": "agentview", "width": 84, "height": 84, "fovy": 45.0, "mount": "world",
+     "near": 0.01, "far": 5.0, "position": [1.0, 0.0, 1.2], "quat_xyzw": [0, 0, 0, 1]},
+    {"name": "robot0_eye_in_hand", "width": 32, "height": 24, "fovy": 75.5, "mount": "panda_hand"}
+  ])");
+  {
+    EpisodeWriter writer(path, {{"env_name", "Lift"}, {"cameras", cameras}});
+    datasets::Episode ep = testing_util::MakeEpisode(5, 100);
+    testing_util::AddCamera(&ep, "agentview_image", "agentview_depth", 84, 84, 3, 1);
+    testing_util::AddCamera(&ep, "robot0_eye_in_hand_image", "", 24, 32, 3, 2);
+    writer.Append(ep);
+    writer.Close({"demo_0"}, {});
+  }
+  const nlohmann::json j = Inspect(path);
+  EXPECT_EQ(j["keys"]["obs/agentview_image"], nlohmann::json({84, 84, 3}));
+  EXPECT_EQ(j["dtypes"]["obs/agentview_image"], "uint8");
+  EXPECT_EQ(j["keys"]["obs/robot0_eye_in_hand_image"], nlohmann::json({24, 32, 3}));
+  EXPECT_EQ(j["keys"]["obs/agentview_depth"], nlohmann::json({84, 84, 1}));
+  EXPECT_EQ(j["dtypes"]["obs/agentview_depth"], "float32");
+  EXPECT_FALSE(j["keys"].contains("next_obs/agentview_image"));
+  ASSERT_EQ(j["cameras"].size(), 2u);
+  EXPECT_EQ(j["cameras"][0], nlohmann::json({{"name", "agentview"},
+                                             {"width", 84},
+                                             {"height", 84},
+                                             {"fovy", 45.0},
+                                             {"mount", "world"}}));
+
+  const std::string text = FormatInspect(j);
+  EXPECT_THAT(text, HasSubstr("obs/agentview_image"));
+  EXPECT_THAT(text, HasSubstr("(84,84,3) uint8"));
+  EXPECT_THAT(text, HasSubstr("(84,84,1) float32"));
+  EXPECT_THAT(text, HasSubstr("(24,32,3) uint8"));
+  EXPECT_THAT(text, HasSubstr("cameras (size, vertical field of view, mount):\n"
+                              "  agentview  84x84  fovy 45.0 deg  mount world\n"
+                              "  robot0_eye_in_hand  32x24  fovy 75.5 deg  mount panda_hand\n"));
+}
+
+TEST_F(InspectTest, CamerasAreOptionalAndShownAsFarAsDescribed) {
+  const auto path = dir_ / "demo.hdf5";
+  for (const nlohmann::json& cameras :
+       {nlohmann::json("not a list"), nlohmann::json::parse(R"([{"name": "top"}, 7])")}) {
+    {
+      EpisodeWriter writer(path, {{"env_name", "Lift"}, {"cameras", cameras}});
+      writer.Append(testing_util::MakeEpisode(3, 1));
+      writer.Close({"demo_0"}, {});
+    }
+    const nlohmann::json j = Inspect(path);
+    if (!cameras.is_array()) {
+      EXPECT_FALSE(j.contains("cameras"));
+      EXPECT_THAT(FormatInspect(j), Not(HasSubstr("cameras (")));
+    } else {
+      EXPECT_THAT(FormatInspect(j), HasSubstr("  top  ?x?  fovy ? deg  mount ?\n  ?  ?x?"));
+    }
+  }
 }
 
 TEST_F(InspectTest, MissingFileThrows) {

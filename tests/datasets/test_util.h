@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -48,6 +49,39 @@ inline Episode MakeEpisode(int n, uint64_t seed) {
   ep.perturbation = {{"object_mass", u(rng)}, {"friction", {u(rng), u(rng)}}};
   ep.success = seed % 2 == 1;
   return ep;
+}
+
+// Adds camera observations to `ep` (N = ep.num_samples()), filled from a generator seeded
+// with `seed`: smooth gradients that move with the step, plus noise. RGB image `key` of
+// (h, w, channels) and, if depth_key is non-empty, its depth map (metres, 0.5..1.5).
+inline void AddCamera(Episode* ep, const std::string& key, const std::string& depth_key, int h,
+                      int w, int channels, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> noise(-3, 3);
+  const int n = ep->num_samples();
+  ImageSeq& im = ep->images[key];
+  im.height = h;
+  im.width = w;
+  im.channels = channels;
+  im.data.resize(static_cast<std::size_t>(n) * h * w * channels);
+  DepthSeq* dm = depth_key.empty() ? nullptr : &ep->depths[depth_key];
+  if (dm != nullptr) {
+    dm->height = h;
+    dm->width = w;
+    dm->data.resize(static_cast<std::size_t>(n) * h * w);
+  }
+  for (int t = 0; t < n; ++t) {
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        const std::size_t p = (static_cast<std::size_t>(t) * h + y) * w + x;
+        for (int c = 0; c < channels; ++c) {
+          const int v = (x * 255) / w + (y * 128) / h + 40 * c + 3 * t + noise(rng);
+          im.data[p * channels + c] = static_cast<uint8_t>(std::clamp(v, 0, 255));
+        }
+        if (dm != nullptr) dm->data[p] = 0.5f + static_cast<float>(y) / h + 0.001f * t;
+      }
+    }
+  }
 }
 
 // True if both arrays have the same size and the same bytes.

@@ -48,6 +48,16 @@ TEST(ObsLayoutTest, ImageKeysAreUint8HeightWidthChannels) {
   EXPECT_FALSE(ParseObsKey("agentview_image", &unused));  // not a low-dimensional key
 }
 
+TEST(ObsLayoutTest, DepthKeysEndInDepth) {
+  EXPECT_EQ(DepthKeyName("agentview"), "agentview_depth");
+  std::string camera;
+  EXPECT_TRUE(IsDepthKeyName("robot0_eye_in_hand_depth", &camera));
+  EXPECT_EQ(camera, "robot0_eye_in_hand");
+  EXPECT_FALSE(IsDepthKeyName("_depth"));
+  EXPECT_FALSE(IsDepthKeyName("agentview_image"));
+  EXPECT_FALSE(IsImageKeyName("agentview_depth"));
+}
+
 TEST(ObsLayoutTest, DefaultPolicyKeysLeaveOutTheQuaternion) {
   EXPECT_EQ(DefaultPolicyObsKeys(),
             (std::vector<std::string>{"robot0_eef_pos", "robot0_gripper_qpos", "robot0_joint_pos", "object"}));

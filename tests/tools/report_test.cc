@@ -85,7 +85,7 @@ TEST_F(ReportTest, RealRunRendersInHeadlessChromiumWithoutErrors) {
   fs::create_directories(kScreenshot.parent_path());
   fs::remove(kScreenshot);
   const CmdResult shot =
-      Shell(chromium + flags + "--window-size=1280,7000 --screenshot=" + kScreenshot.string() +
+      Shell(chromium + flags + "--window-size=1280,8200 --screenshot=" + kScreenshot.string() +
             " " + url);
   EXPECT_EQ(shot.status, 0) << shot.output;
   EXPECT_TRUE(fs::exists(kScreenshot)) << shot.output;
@@ -114,6 +114,19 @@ TEST_F(ReportTest, RealRunRendersInHeadlessChromiumWithoutErrors) {
   EXPECT_THAT(prov, ::testing::Not(HasSubstr("differs")));
   EXPECT_THAT(SectionHtml(dom.output, "evaluation"), HasSubstr("replay baseline"));
   EXPECT_THAT(SectionHtml(dom.output, "evaluation"), HasSubstr("controller (sim)"));
+  // Camera views: the demo, kept dreams and frames along one dream, as inline PNGs.
+  const std::string views = SectionHtml(dom.output, "camera-views");
+  ASSERT_FALSE(views.empty()) << "no section camera-views";
+  EXPECT_THAT(views, HasSubstr("alt=\"demo\""));
+  EXPECT_THAT(views, HasSubstr("(kept)"));
+  EXPECT_THAT(views, HasSubstr("robot0_eye_in_hand t=0"));
+  EXPECT_THAT(views, ::testing::Not(HasSubstr("not available")));
+  size_t images = 0;
+  for (size_t at = views.find("data:image/png;base64,"); at != std::string::npos;
+       at = views.find("data:image/png;base64,", at + 1)) {
+    ++images;
+  }
+  EXPECT_GE(images, 1u + 11u + 12u) << views.substr(0, 400);
 
   // --out elsewhere; a run directory with nothing in it says "not run" everywhere.
   const fs::path empty = dir_ / "empty";
