@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <opencv2/core.hpp>
+
 #include "render/render_error.h"
 #include "render/sensor.h"
 
@@ -9,6 +11,9 @@ namespace dreamforge::render {
 
 FrameRenderer::FrameRenderer(std::shared_ptr<const VisualModel> model, std::vector<CameraSpec> cameras)
     : model_(std::move(model)), cameras_(std::move(cameras)), renderer_(model_) {
+  // The sensor effects run on the calling thread: OpenCV's own worker threads would only
+  // compete with the render workers (and spin in sched_yield between 84x84 images).
+  cv::setNumThreads(1);
   for (const CameraSpec& c : cameras_) {
     c.Validate();
     if (c.mount != "world" && model_->scene().robot().LinkIndex(c.mount) < 0) {

@@ -43,14 +43,15 @@ void main() {
 )";
 
 // Procedural textures from the surface's own coordinates (metres / scale), so a texture
-// moves with its object: flat, checker, value noise, stripes, wood rings.
-constexpr const char* kFragmentShader = R"(#version 330 core
+// moves with its object: flat, checker, value noise, stripes, wood rings. One program per
+// texture (TEXTURE is defined before this source): llvmpipe runs both sides of a branch on
+// a uniform, so a single program paid for the noise on every pixel of every surface.
+constexpr const char* kFragmentShader = R"(
 in vec3 v_world;
 in vec3 v_normal;
 in vec3 v_tex;
 in float v_depth;
 uniform vec3 u_color;
-uniform int u_texture;
 uniform float u_tex_scale;
 uniform vec3 u_light_dir;
 uniform vec3 u_light_color;
@@ -60,6 +61,7 @@ uniform vec3 u_eye;
 layout(location = 0) out vec4 o_color;
 layout(location = 1) out float o_depth;
 
+#if TEXTURE == 2 || TEXTURE == 4
 float hash(vec3 p) {
   p = fract(p * 0.3183099 + vec3(0.71, 0.113, 0.419));
   p *= 17.0;
@@ -74,18 +76,21 @@ float value_noise(vec3 x) {
              mix(mix(hash(i + vec3(0, 0, 1)), hash(i + vec3(1, 0, 1)), f.x),
                  mix(hash(i + vec3(0, 1, 1)), hash(i + vec3(1, 1, 1)), f.x), f.y), f.z);
 }
+#endif
 float pattern(vec3 p) {
-  if (u_texture == 1) {
-    float c = mod(floor(p.x) + floor(p.y) + floor(p.z), 2.0);
-    return c < 0.5 ? 1.0 : 0.55;
-  }
-  if (u_texture == 2) return 0.55 + 0.45 * (0.65 * value_noise(p * 2.0) + 0.35 * value_noise(p * 6.0));
-  if (u_texture == 3) return fract(p.x + 0.5 * p.z) < 0.5 ? 1.0 : 0.65;
-  if (u_texture == 4) {
-    float r = length(p.xz) * 3.0 + 1.5 * value_noise(p * vec3(1.0, 6.0, 1.0));
-    return 0.62 + 0.38 * smoothstep(0.0, 1.0, abs(2.0 * fract(r) - 1.0));
-  }
+#if TEXTURE == 1
+  float c = mod(floor(p.x) + floor(p.y) + floor(p.z), 2.0);
+  return c < 0.5 ? 1.0 : 0.55;
+#elif TEXTURE == 2
+  return 0.55 + 0.45 * (0.65 * value_noise(p * 2.0) + 0.35 * value_noise(p * 6.0));
+#elif TEXTURE == 3
+  return fract(p.x + 0.5 * p.z) < 0.5 ? 1.0 : 0.65;
+#elif TEXTURE == 4
+  float r = length(p.xz) * 3.0 + 1.5 * value_noise(p * vec3(1.0, 6.0, 1.0));
+  return 0.62 + 0.38 * smoothstep(0.0, 1.0, abs(2.0 * fract(r) - 1.0));
+#else
   return 1.0;
+#endif
 }
 void main() {
   vec3 n = normalize(v_normal);
@@ -181,28 +186,59 @@ Eigen::Matrix4f Projection(double fovy_deg, double aspect, double near, double f
   return p.cast<float>();
 }
 
+// A linked program and its uniform locations, looked up once.
+struct Program {
+  GLuint id = 0;
+  GLint model = -1, normal = -1, view = -1, proj = -1, eye = -1, scale = -1, color = -1, tex_scale = -1,
+        light_dir = -1, light_color = -1, intensity = -1, ambient = -1;
+};
+
+Program Link(int texture) {
+  const std::string fragment = "#version 330 core\n#define TEXTURE " + std::to_string(texture) + "\n" + kFragmentShader;
+  const GLuint vs = Compile(GL_VERTEX_SHADER, kVertexShader);
+  const GLuint fs = Compile(GL_FRAGMENT_SHADER, fragment.c_str());
+  Program p;
+  p.id = glCreateProgram();
+  glAttachShader(p.id, vs);
+  glAttachShader(p.id, fs);
+  glLinkProgram(p.id);
+  glDeleteShader(vs);
+  glDeleteShader(fs);
+  GLint ok = 0;
+  glGetProgramiv(p.id, GL_LINK_STATUS, &ok);
+  if (!ok) throw RenderError("GL program link failed");
+  auto at = [&](const char* name) { return glGetUniformLocation(p.id, name); };
+  p.model = at("u_model");
+  p.normal = at("u_normal");
+  p.view = at("u_view");
+  p.proj = at("u_proj");
+  p.eye = at("u_eye");
+  p.scale = at("u_scale");
+  p.color = at("u_color");
+  p.tex_scale = at("u_tex_scale");
+  p.light_dir = at("u_light_dir");
+  p.light_color = at("u_light_color");
+  p.intensity = at("u_intensity");
+  p.ambient = at("u_ambient");
+  return p;
+}
+
 }  // namespace
 
 struct Renderer::Impl {
   EGLDisplay display = EGL_NO_DISPLAY;
   EGLContext context = EGL_NO_CONTEXT;
-  GLuint program = 0;
+  Program programs[sim::kNumTextures];
   std::vector<MeshBuffers> meshes;
   std::map<std::pair<int, int>, Target> targets;
-  std::map<std::string, GLint> uniforms;
+  std::vector<uint8_t> raw_rgb;
+  std::vector<float> raw_depth;
 
   void MakeCurrent() {
     if (eglGetCurrentContext() != context &&
         !eglMakeCurrent(display, EGL_NO_SURFACE, EGL_NO_SURFACE, context)) {
       throw RenderError("eglMakeCurrent failed (is the context in use by another thread?)");
     }
-  }
-  GLint Uniform(const char* name) {
-    auto it = uniforms.find(name);
-    if (it != uniforms.end()) return it->second;
-    const GLint loc = glGetUniformLocation(program, name);
-    uniforms[name] = loc;
-    return loc;
   }
   Target& TargetFor(int w, int h) {
     auto it = targets.find({w, h});
@@ -270,17 +306,7 @@ Renderer::Renderer(std::shared_ptr<const VisualModel> model) : impl_(std::make_u
   const char* renderer = reinterpret_cast<const char*>(glGetString(GL_RENDERER));
   gl_renderer_ = renderer ? renderer : "?";
 
-  const GLuint vs = Compile(GL_VERTEX_SHADER, kVertexShader);
-  const GLuint fs = Compile(GL_FRAGMENT_SHADER, kFragmentShader);
-  impl_->program = glCreateProgram();
-  glAttachShader(impl_->program, vs);
-  glAttachShader(impl_->program, fs);
-  glLinkProgram(impl_->program);
-  glDeleteShader(vs);
-  glDeleteShader(fs);
-  GLint ok = 0;
-  glGetProgramiv(impl_->program, GL_LINK_STATUS, &ok);
-  if (!ok) throw RenderError("GL program link failed");
+  for (int t = 0; t < sim::kNumTextures; ++t) impl_->programs[t] = Link(t);
 
   for (const Mesh& m : model_->meshes()) {
     MeshBuffers b;
@@ -318,7 +344,9 @@ Renderer::~Renderer() {
         glDeleteBuffers(1, &b.vbo);
         glDeleteBuffers(1, &b.ebo);
       }
-      if (impl_->program) glDeleteProgram(impl_->program);
+      for (const Program& p : impl_->programs) {
+        if (p.id) glDeleteProgram(p.id);
+      }
       eglMakeCurrent(impl_->display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
     }
     eglDestroyContext(impl_->display, impl_->context);
@@ -339,7 +367,7 @@ void Renderer::Render(const ScenePose& pose, const CameraSpec& camera, const sim
   Target& target = m.TargetFor(w, h);
   glBindFramebuffer(GL_FRAMEBUFFER, target.fbo);
   const GLenum buffers[2] = {GL_COLOR_ATTACHMENT0, GL_COLOR_ATTACHMENT1};
-  glDrawBuffers(2, buffers);
+  glDrawBuffers(depth ? 2 : 1, buffers);  // linear depth is written only when asked for
   glViewport(0, 0, w, h);
   glEnable(GL_DEPTH_TEST);
   glDisable(GL_CULL_FACE);
@@ -347,7 +375,7 @@ void Renderer::Render(const ScenePose& pose, const CameraSpec& camera, const sim
   const GLfloat clear_color[4] = {sky.x(), sky.y(), sky.z(), 1.0f};
   const GLfloat clear_depth[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   glClearBufferfv(GL_COLOR, 0, clear_color);
-  glClearBufferfv(GL_COLOR, 1, clear_depth);
+  if (depth) glClearBufferfv(GL_COLOR, 1, clear_depth);
   glClear(GL_DEPTH_BUFFER_BIT);
 
   double fovy = camera.fovy_deg;
@@ -360,54 +388,62 @@ void Renderer::Render(const ScenePose& pose, const CameraSpec& camera, const sim
   const Eigen::Vector3f eye = cam.translation().cast<float>();
   const Eigen::Vector3f light = look.light_dir.normalized();
 
-  glUseProgram(m.program);
-  glUniformMatrix4fv(m.Uniform("u_view"), 1, GL_FALSE, view.data());
-  glUniformMatrix4fv(m.Uniform("u_proj"), 1, GL_FALSE, proj.data());
-  glUniform3fv(m.Uniform("u_eye"), 1, eye.data());
-  glUniform3fv(m.Uniform("u_light_dir"), 1, light.data());
-  glUniform3fv(m.Uniform("u_light_color"), 1, look.light_color.data());
-  glUniform1f(m.Uniform("u_intensity"), look.light_intensity);
-  glUniform1f(m.Uniform("u_ambient"), look.ambient);
-
+  // Parts are drawn grouped by texture, one program each, in the model's order within a
+  // group (the depth test makes the order irrelevant except for exact ties, which repeat).
   const std::vector<Part>& parts = model_->parts();
-  for (size_t k = 0; k < parts.size(); ++k) {
-    const Part& part = parts[k];
-    const Eigen::Vector3d& s = pose.part_scale[k];
-    Eigen::Matrix4d model = pose.parts[k].matrix();
-    model.block<3, 3>(0, 0) = model.block<3, 3>(0, 0) * s.asDiagonal();
-    const Eigen::Matrix3f normal = model.block<3, 3>(0, 0).inverse().transpose().cast<float>();
-    const Eigen::Matrix4f model_f = model.cast<float>();
-    const Eigen::Vector3f scale_f = s.cast<float>();
-    const sim::SurfaceLook& surface = look.look(part.surface);
-    glUniformMatrix4fv(m.Uniform("u_model"), 1, GL_FALSE, model_f.data());
-    glUniformMatrix3fv(m.Uniform("u_normal"), 1, GL_FALSE, normal.data());
-    glUniform3fv(m.Uniform("u_scale"), 1, scale_f.data());
-    glUniform3fv(m.Uniform("u_color"), 1, surface.color.data());
-    glUniform1i(m.Uniform("u_texture"), static_cast<int>(surface.texture));
-    glUniform1f(m.Uniform("u_tex_scale"), surface.texture_scale);
-    const MeshBuffers& b = m.meshes[part.mesh];
-    glBindVertexArray(b.vao);
-    glDrawElements(GL_TRIANGLES, b.count, GL_UNSIGNED_INT, nullptr);
+  for (int t = 0; t < sim::kNumTextures; ++t) {
+    const Program& p = m.programs[t];
+    bool used = false;
+    for (size_t k = 0; k < parts.size(); ++k) {
+      const Part& part = parts[k];
+      const sim::SurfaceLook& surface = look.look(part.surface);
+      if (static_cast<int>(surface.texture) != t) continue;
+      if (!used) {
+        used = true;
+        glUseProgram(p.id);
+        glUniformMatrix4fv(p.view, 1, GL_FALSE, view.data());
+        glUniformMatrix4fv(p.proj, 1, GL_FALSE, proj.data());
+        glUniform3fv(p.eye, 1, eye.data());
+        glUniform3fv(p.light_dir, 1, light.data());
+        glUniform3fv(p.light_color, 1, look.light_color.data());
+        glUniform1f(p.intensity, look.light_intensity);
+        glUniform1f(p.ambient, look.ambient);
+      }
+      const Eigen::Vector3d& s = pose.part_scale[k];
+      Eigen::Matrix4d model = pose.parts[k].matrix();
+      model.block<3, 3>(0, 0) = model.block<3, 3>(0, 0) * s.asDiagonal();
+      const Eigen::Matrix3f normal = model.block<3, 3>(0, 0).inverse().transpose().cast<float>();
+      const Eigen::Matrix4f model_f = model.cast<float>();
+      const Eigen::Vector3f scale_f = s.cast<float>();
+      glUniformMatrix4fv(p.model, 1, GL_FALSE, model_f.data());
+      glUniformMatrix3fv(p.normal, 1, GL_FALSE, normal.data());
+      glUniform3fv(p.scale, 1, scale_f.data());
+      glUniform3fv(p.color, 1, surface.color.data());
+      glUniform1f(p.tex_scale, surface.texture_scale);
+      const MeshBuffers& b = m.meshes[part.mesh];
+      glBindVertexArray(b.vao);
+      glDrawElements(GL_TRIANGLES, b.count, GL_UNSIGNED_INT, nullptr);
+    }
   }
   glBindVertexArray(0);
 
   glPixelStorei(GL_PACK_ALIGNMENT, 1);
   const size_t row = static_cast<size_t>(w) * 3;
-  std::vector<uint8_t> raw(row * h);
+  m.raw_rgb.resize(row * h);
   glReadBuffer(GL_COLOR_ATTACHMENT0);
-  glReadPixels(0, 0, w, h, GL_RGB, GL_UNSIGNED_BYTE, raw.data());
+  glReadPixels(0, 0, w, h, GL_RGB, GL_UNSIGNED_BYTE, m.raw_rgb.data());
   rgb->width = w;
   rgb->height = h;
-  rgb->rgb.resize(raw.size());
-  for (int y = 0; y < h; ++y) std::memcpy(&rgb->rgb[y * row], &raw[(h - 1 - y) * row], row);
+  rgb->rgb.resize(m.raw_rgb.size());
+  for (int y = 0; y < h; ++y) std::memcpy(&rgb->rgb[y * row], &m.raw_rgb[(h - 1 - y) * row], row);
   if (depth) {
-    std::vector<float> z(static_cast<size_t>(w) * h);
+    m.raw_depth.resize(static_cast<size_t>(w) * h);
     glReadBuffer(GL_COLOR_ATTACHMENT1);
-    glReadPixels(0, 0, w, h, GL_RED, GL_FLOAT, z.data());
+    glReadPixels(0, 0, w, h, GL_RED, GL_FLOAT, m.raw_depth.data());
     depth->width = w;
     depth->height = h;
-    depth->z.resize(z.size());
-    for (int y = 0; y < h; ++y) std::memcpy(&depth->z[y * w], &z[(h - 1 - y) * w], w * sizeof(float));
+    depth->z.resize(m.raw_depth.size());
+    for (int y = 0; y < h; ++y) std::memcpy(&depth->z[y * w], &m.raw_depth[(h - 1 - y) * w], w * sizeof(float));
   }
   if (glGetError() != GL_NO_ERROR) throw RenderError("GL error while rendering camera '" + camera.name + "'");
 }

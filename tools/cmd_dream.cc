@@ -9,6 +9,7 @@
 #include "datasets/episode_store.h"
 #include "render/camera.h"
 #include "render/dataset_render.h"
+#include "render/render_error.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -89,6 +90,17 @@ void RunDream(const DreamArgs& a) {
   RefuseOutputOverInput("dream", "--perturb", a.perturb, "--out", a.out);
   RefuseOutputOverInput("dream", "--demo", a.demo, "summary", SummaryPath(a.out));
   CheckOutputWritable("dream", "--out", a.out);
+  std::vector<render::CameraSpec> cameras;
+  if (!a.cameras.empty()) {
+    if (a.size < 8 || a.size > 2048) throw UsageError("dream: --size: must be in [8, 2048], got " + std::to_string(a.size));
+    try {
+      cameras = render::SelectCameras(a.cameras, render::DefaultCameras(), a.size);
+    } catch (const render::RenderError& e) {
+      throw UsageError(std::string("dream: --cameras: ") + e.what());
+    }
+  } else if (a.depth) {
+    throw UsageError("dream: --depth needs --cameras");
+  }
   augment::GeneratorOptions opt;
   ResolveShard(a, &opt.shard, &opt.shards);
   opt.count = a.count;
@@ -118,11 +130,6 @@ void RunDream(const DreamArgs& a) {
   // With --cameras the dreams are generated into <out>.states.hdf5 and then rendered into
   // <out> by exactly what `render` does, so both give the same bytes.
   const std::string states_out = a.cameras.empty() ? a.out : a.out + ".states.hdf5";
-  std::vector<render::CameraSpec> cameras;
-  if (!a.cameras.empty()) {
-    if (a.size < 8 || a.size > 2048) throw UsageError("dream: --size: must be in [8, 2048], got " + std::to_string(a.size));
-    cameras = render::SelectCameras(a.cameras, render::DefaultCameras(), a.size);
-  }
   const augment::GeneratorSummary summary = augment::GenerateDreams(source, states_out, opt);
   progress.Finish();
   double render_seconds = 0;

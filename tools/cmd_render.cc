@@ -67,6 +67,8 @@ void CheckSize(const std::string& cmd, int size) {
 
 void RunRender(const RenderArgs& a) {
   CheckSize("render", a.size);
+  RefuseOutputOverInput("render", "FILE", a.in, "--out", a.out);
+  CheckOutputWritable("render", "--out", a.out);
   render::RenderOptions o;
   o.cameras = ResolveCameras(a.cameras, a.camera_file, a.size);
   o.depth = a.depth;
@@ -126,6 +128,8 @@ void RunVideo(const VideoArgs& a) {
   if (!a.episodes.empty() && !a.grid.empty()) throw UsageError("video: give --episodes or --grid, not both");
   const fs::path out(a.out);
   if (out.extension() != ".mp4") throw UsageError("video: --out " + a.out + ": must end in .mp4");
+  RefuseOutputOverInput("video", "FILE", a.in, "--out", a.out);
+  CheckOutputWritable("video", "--out", a.out);
   std::vector<render::CameraSpec> cams = ResolveCameras(a.camera, a.camera_file, a.size);
   if (cams.size() != 1) throw UsageError("video: --camera: name one camera");
   render::EpisodeImages images(a.in, cams);

@@ -190,12 +190,12 @@ TEST_F(CliTest, ControlOverUdpWithNobodyListeningIsAFailureAndPortsAreChecked) {
   EXPECT_THAT(r.output, HasSubstr("127.0.0.1:9"));
   EXPECT_TRUE(fs::exists(stats));  // the statistics of the failed run are kept
 
-  for (const char* bad : {"--listen-port 99999", "--listen-port 0", "--listen-port -5"}) {
+  for (const std::string bad : {"--listen-port 99999", "--listen-port 0", "--listen-port -5"}) {
     r = Dreamforge("control --bundle " + kTinyBundle + " --hardware udp " + bad);
     EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("--listen-port")) << bad;
   }
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:70000", "127.0.0.1:0", "127.0.0.1:x9", "robot:9870",
+  for (const std::string bad : {"127.0.0.1", "127.0.0.1:70000", "127.0.0.1:0", "127.0.0.1:x9", "robot:9870",
                                  ":9870"}) {
     r = Dreamforge("control --bundle " + kTinyBundle + " --hardware udp --robot-address " + bad);
     EXPECT_EQ(r.status, 2) << bad << ": " << r.output;

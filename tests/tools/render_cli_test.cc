@@ -19,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using test::CmdResult;
 using test::Shell;
 const auto& Bytes = test::ReadBytes;
@@ -122,7 +123,17 @@ TEST_F(RenderCliTest, BadInputIsOneLineNamingIt) {
   EXPECT_THAT(r.output, HasSubstr("--size"));
   r = Shell(Render(kDemo, kDemo, 1));
   EXPECT_EQ(r.status, 2) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("is the input file"));
+  EXPECT_THAT(r.output, HasSubstr("would destroy the input"));
+  // dream checks its cameras before any dream is made: no progress line, no output
+  r = Shell(kBin + " dream --demo " + kDemo + " --count 2 --cameras agentview,frontview --out " +
+            (dir_ / "d.hdf5").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("dream: --cameras: unknown camera 'frontview'"));
+  EXPECT_THAT(r.output, Not(HasSubstr("kept")));
+  r = Shell(kBin + " dream --demo " + kDemo + " --count 2 --depth --out " + (dir_ / "d.hdf5").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--depth needs --cameras"));
+  EXPECT_FALSE(fs::exists(dir_ / "d.hdf5"));
   r = Shell(kBin + " render " + (dir_ / "missing.hdf5").string() + " --out " + (dir_ / "y.hdf5").string());
   EXPECT_NE(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("missing.hdf5"));
