@@ -21,7 +21,7 @@ void WriteJsonAtomically(const fs::path& path, const nlohmann::json& j) {
   const fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream o(tmp);
-    if (!o) throw AugmentError(tmp.string() + ": cannot write");
+    if (!o) throw std::runtime_error(tmp.string() + ": cannot write");
     o << j.dump(2) << "\n";
     if (!o) throw AugmentError(tmp.string() + ": write failed");
   }

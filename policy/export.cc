@@ -74,7 +74,7 @@ void WriteAtomic(const fs::path& path, const std::string& bytes) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw PolicyError(tmp.string() + ": cannot write");
+    if (!out.flush()) throw std::runtime_error(tmp.string() + ": cannot write");
   }
   fs::rename(tmp, path);
 }

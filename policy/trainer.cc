@@ -38,7 +38,7 @@ void WriteFileAtomic(const fs::path& path, const std::string& content) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << content;
-    if (!out.flush()) throw PolicyError(tmp.string() + ": cannot write");
+    if (!out.flush()) throw std::runtime_error(tmp.string() + ": cannot write");
   }
   fs::rename(tmp, path);
 }

@@ -192,7 +192,7 @@ void WriteStats(const std::string& path, const nlohmann::json& result) {
   const fs::path tmp = path + ".tmp";
   std::ofstream out(tmp);
   out << result.dump(2) << "\n";
-  if (!out.flush()) throw UsageError("control: --stats " + path + ": cannot write");
+  if (!out.flush()) throw std::runtime_error("control: --stats " + path + ": cannot write");
   out.close();
   fs::rename(tmp, path);
 }

@@ -686,7 +686,7 @@ void RunReport(const ReportArgs& a) {
   {
     std::ofstream o(tmp);
     o << html.str();
-    if (!o.flush()) throw UsageError("report: --out " + out.string() + ": cannot write");
+    if (!o.flush()) throw std::runtime_error("report: --out " + out.string() + ": cannot write");
   }
   fs::rename(tmp, out);
   std::printf("report: %s -> %s\n", a.run_dir.c_str(), out.string().c_str());

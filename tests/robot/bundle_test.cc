@@ -147,9 +147,9 @@ TEST(BundleTest, ParseErrorsNameFileAndField) {
   EXPECT_EQ(ParseErrorAfter([](json& j) {
               j["model"]["hidden"] = {16, -1};
             }),
-            "B/policy.json: model.hidden: expected an array of positive integers");
+            "B/policy.json: model.hidden[1]: expected an integer width in 1..16384, got -1");
   EXPECT_EQ(ParseErrorAfter([](json& j) { j["model"]["hidden"] = {16.5}; }),
-            "B/policy.json: model.hidden: expected an array of positive integers");
+            "B/policy.json: model.hidden[0]: expected an integer width in 1..16384, got 16.5");
   EXPECT_EQ(ParseErrorAfter([](json& j) { j.erase("safety"); }), "B/policy.json: safety: missing");
   EXPECT_EQ(ParseErrorAfter([](json& j) { j["model"].erase("execute"); }),
             "B/policy.json: model.execute: missing");
