@@ -18,6 +18,9 @@ namespace dreamforge::datasets {
 struct ImageSeq {
   int height = 0, width = 0, channels = 0;  // channels: 3 for RGB; 1..4 accepted
   std::vector<uint8_t> data;
+  // The stored (deflated) chunks of `data`, when DeflateCameraChunks made them ahead of
+  // EpisodeWriter::Append (which otherwise deflates them itself); readers leave it empty.
+  std::vector<std::vector<uint8_t>> deflated;
 };
 
 // A camera's depth maps over an episode: obs/<key> (N, H, W, 1) float32 on disk, metres
@@ -25,6 +28,7 @@ struct ImageSeq {
 struct DepthSeq {
   int height = 0, width = 0;
   std::vector<float> data;
+  std::vector<std::vector<uint8_t>> deflated;  // as ImageSeq::deflated
 };
 
 using MatrixRXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;

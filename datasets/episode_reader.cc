@@ -339,6 +339,9 @@ std::map<std::string, std::array<int, 2>> EpisodeReader::depth_shapes() const {
   return shapes;
 }
 
+int64_t EpisodeReader::Hdf5FileId() const { return impl_->file.getId(); }
+const internal::Schema& EpisodeReader::schema() const { return impl_->schema; }
+
 void EpisodeReader::CheckSameLayout(const EpisodeReader& other) const {
   if (num_episodes() == 0 || other.num_episodes() == 0) return;
   internal::CheckSameSchema(other.impl_->ctx, "/data/" + other.impl_->names.front(), impl_->schema,

@@ -9,6 +9,9 @@
 #include <cstring>
 #include <optional>
 #include <set>
+#include <stdexcept>
+
+#include <zlib.h>
 
 #include "datasets/h5_io.h"
 #include "datasets/schema.h"
@@ -193,16 +196,61 @@ internal::Schema ValidateEpisode(const Ctx& ctx, const std::string& d, const Epi
   return schema;
 }
 
-// Camera sequence `name` of obs: (n, h, w, c) values of T, chunked and compressed.
+// Frames per stored chunk of a camera sequence of n frames of `frame_bytes` bytes.
+hsize_t ChunkFrames(hsize_t n, std::size_t frame_bytes) {
+  return std::max<hsize_t>(1, std::min<hsize_t>({n, kImageChunkFrames, kImageChunkBytes / frame_bytes}));
+}
+
+// The deflated chunks of n frames of `frame_elems` values of T: chunk k holds frames
+// [k*f, (k+1)*f), the last one padded with zeros to f frames, as HDF5 stores an edge chunk.
+template <typename T>
+std::vector<std::vector<uint8_t>> DeflateChunks(const T* data, hsize_t n, std::size_t frame_elems) {
+  const hsize_t f = ChunkFrames(n, frame_elems * sizeof(T));
+  const std::size_t chunk_bytes = f * frame_elems * sizeof(T);
+  std::vector<std::vector<uint8_t>> out;
+  std::vector<uint8_t> raw(chunk_bytes);
+  for (hsize_t start = 0; start < n; start += f) {
+    const std::size_t bytes = std::min<hsize_t>(f, n - start) * frame_elems * sizeof(T);
+    std::memcpy(raw.data(), reinterpret_cast<const uint8_t*>(data + start * frame_elems), bytes);
+    std::fill(raw.begin() + static_cast<std::ptrdiff_t>(bytes), raw.end(), uint8_t{0});
+    uLongf size = compressBound(chunk_bytes);
+    std::vector<uint8_t> z(size);
+    if (compress2(z.data(), &size, raw.data(), chunk_bytes, kImageGzipLevel) != Z_OK) {
+      throw std::runtime_error("zlib: cannot deflate an image chunk");
+    }
+    z.resize(size);
+    out.push_back(std::move(z));
+  }
+  return out;
+}
+
+// Camera sequence `name` of obs: (n, h, w, c) values of T, chunked and gzip-compressed,
+// written chunk by chunk as deflated (by DeflateCameraChunks ahead of time, or here).
 template <typename T>
 void WriteCameraSeq(const H5::Group& obs, const std::string& name, const T* data, hsize_t n, int h,
-                    int w, int c) {
-  const std::size_t frame_bytes = sizeof(T) * std::size_t(h) * std::size_t(w) * std::size_t(c);
-  const hsize_t frames = std::max<hsize_t>(
-      1, std::min<hsize_t>({n, kImageChunkFrames, kImageChunkBytes / frame_bytes}));
-  internal::WriteCompressedArray(obs, name, data, {n, hsize_t(h), hsize_t(w), hsize_t(c)},
-                                 {frames, hsize_t(h), hsize_t(w), hsize_t(c)}, kImageGzipLevel,
-                                 kImageShuffle);
+                    int w, int c, const std::vector<std::vector<uint8_t>>& deflated) {
+  const std::size_t frame_elems = std::size_t(h) * std::size_t(w) * std::size_t(c);
+  const hsize_t frames = ChunkFrames(n, frame_elems * sizeof(T));
+  const hsize_t chunks = (n + frames - 1) / frames;
+  std::vector<std::vector<uint8_t>> own;
+  const std::vector<std::vector<uint8_t>>* z = &deflated;
+  if (deflated.size() != chunks) {
+    own = DeflateChunks(data, n, frame_elems);
+    z = &own;
+  }
+  const hsize_t dims[4] = {n, hsize_t(h), hsize_t(w), hsize_t(c)};
+  H5::DataSpace space(4, dims);
+  H5::DataSet ds = obs.createDataSet(
+      name, internal::H5Type<T>::File(), space,
+      internal::CompressedDatasetCreateProps({frames, hsize_t(h), hsize_t(w), hsize_t(c)}, kImageGzipLevel,
+                                             kImageShuffle));
+  for (hsize_t k = 0; k < chunks; ++k) {
+    const hsize_t offset[4] = {k * frames, 0, 0, 0};
+    const std::vector<uint8_t>& bytes = (*z)[k];
+    if (H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, 0, offset, bytes.size(), bytes.data()) < 0) {
+      throw H5::DataSetIException("H5Dwrite_chunk", "cannot write a chunk of " + name);
+    }
+  }
 }
 
 void WriteDemo(const H5::Group& data, const std::string& name, const Episode& ep,
@@ -218,10 +266,10 @@ void WriteDemo(const H5::Group& data, const std::string& name, const Episode& ep
   H5::Group obs = internal::CreateGroup(g, "obs");
   for (const auto& [key, m] : ep.obs) WriteArray(obs, key, m.data(), {n, hsize_t(m.cols())});
   for (const auto& [key, im] : ep.images) {
-    WriteCameraSeq(obs, key, im.data.data(), n, im.height, im.width, im.channels);
+    WriteCameraSeq(obs, key, im.data.data(), n, im.height, im.width, im.channels, im.deflated);
   }
   for (const auto& [key, dm] : ep.depths) {
-    WriteCameraSeq(obs, key, dm.data.data(), n, dm.height, dm.width, 1);
+    WriteCameraSeq(obs, key, dm.data.data(), n, dm.height, dm.width, 1, dm.deflated);
   }
   H5::Group next = internal::CreateGroup(g, "next_obs");
   for (const auto& [key, m] : ep.next_obs) WriteArray(next, key, m.data(), {n, hsize_t(m.cols())});
@@ -319,6 +367,62 @@ std::string EpisodeWriter::Append(const Episode& episode) {
   }
   try {
     WriteDemo(m.data, name, episode, perturbation);
+    m.file.flush(H5F_SCOPE_LOCAL);
+  } catch (const H5::Exception& e) {
+    m.failed = true;
+    m.ctx.Fail(path, e);
+  }
+  if (!m.schema) m.schema = std::move(schema);
+  ++m.count;
+  m.total += episode.num_samples();
+  return name;
+}
+
+void DeflateCameraChunks(Episode* episode) {
+  const hsize_t n = static_cast<hsize_t>(episode->num_samples());
+  for (auto& [key, im] : episode->images) {
+    const std::size_t frame = std::size_t(im.height) * im.width * im.channels;
+    if (n > 0 && frame > 0 && im.data.size() == n * frame) im.deflated = DeflateChunks(im.data.data(), n, frame);
+  }
+  for (auto& [key, dm] : episode->depths) {
+    const std::size_t frame = std::size_t(dm.height) * dm.width;
+    if (n > 0 && frame > 0 && dm.data.size() == n * frame) dm.deflated = DeflateChunks(dm.data.data(), n, frame);
+  }
+}
+
+std::string EpisodeWriter::AppendCopy(const EpisodeReader& src, int i) {
+  internal::SilenceHdf5();
+  Impl& m = *impl_;
+  m.CheckUsable("AppendCopy");
+  // Everything but the camera data is written as Append writes it (so the attributes, and
+  // with them the file's bytes, do not depend on how src was laid out); the camera datasets
+  // are then copied with their compressed chunks as stored.
+  const Episode episode = src.ReadEpisode(i, /*with_images=*/false);
+  const std::string src_demo = "/data/" + src.demo_names()[i] + "/obs/";
+  const std::string name = "demo_" + std::to_string(m.count);
+  const std::string path = "/data/" + name;
+  internal::Schema schema = ValidateEpisode(m.ctx, path, episode);
+  schema.images = src.schema().images;
+  schema.depths = src.schema().depths;
+  if (m.schema) internal::CheckSameSchema(m.ctx, path, *m.schema, schema);
+  std::string perturbation;
+  try {
+    perturbation = episode.perturbation.dump();
+  } catch (const nlohmann::json::exception& e) {
+    m.ctx.Fail(path, std::string("attribute 'perturbation': cannot serialize: ") + e.what());
+  }
+  try {
+    WriteDemo(m.data, name, episode, perturbation);
+    H5::Group obs = m.data.openGroup(name + "/obs");
+    std::vector<std::string> keys;
+    for (const auto& [key, shape] : schema.images) keys.push_back(key);
+    for (const auto& [key, shape] : schema.depths) keys.push_back(key);
+    for (const std::string& key : keys) {
+      if (H5Ocopy(static_cast<hid_t>(src.Hdf5FileId()), (src_demo + key).c_str(), obs.getId(), key.c_str(),
+                  H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        throw H5::GroupIException("H5Ocopy", "cannot copy " + src.path().string() + ":" + src_demo + key);
+      }
+    }
     m.file.flush(H5F_SCOPE_LOCAL);
   } catch (const H5::Exception& e) {
     m.failed = true;

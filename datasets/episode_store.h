@@ -65,6 +65,17 @@ class DatasetError : public Error {
 // Deterministic output ("same seed, same bytes"): the file's bytes depend only on env_args,
 // the appended episodes and the masks, never on the time, path or process (HDF5 object
 // modification times are off).
+// Deflates the chunks that EpisodeWriter::Append will store for every image and depth
+// sequence of `episode` (into their `deflated`), with no HDF5 call: thread-safe for
+// different episodes. Worker threads call it so that the single writer thread only
+// writes; the file's bytes are the same either way.
+void DeflateCameraChunks(Episode* episode);
+
+class EpisodeReader;
+namespace internal {
+struct Schema;
+}  // namespace internal
+
 class EpisodeWriter {
  public:
   // Creates (truncating) `<path>.tmp`; env_args (task, robot, rates, perturbation spec) is
@@ -85,6 +96,12 @@ class EpisodeWriter {
   // Throws DatasetError (naming the demo path) and writes nothing if validation fails.
   // Throws std::logic_error after Close(), or after an HDF5 write failure.
   std::string Append(const Episode& episode);
+
+  // Appends episode i of `src` as the next demo: its low-dimensional data as Append writes
+  // it, its camera datasets copied as stored (H5Ocopy: compressed chunks are not inflated
+  // and deflated again), so joining parts of images costs about a file copy. The bytes do
+  // not depend on how src was laid out. Same layout rule as Append; returns "demo_<k>".
+  std::string AppendCopy(const EpisodeReader& src, int i);
 
   // Writes data/total, mask/train and mask/valid (demo names, each must have been
   // appended), flushes, closes and renames `<path>.tmp` -> `path` (replacing it).
@@ -171,6 +188,9 @@ class EpisodeReader {
                   Eigen::VectorXf* action) const;
 
  private:
+  friend class EpisodeWriter;  // AppendCopy reads the open file and its layout
+  int64_t Hdf5FileId() const;  // hid_t of the open file
+  const internal::Schema& schema() const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -146,6 +146,7 @@ void RenderDataset(const fs::path& in, const fs::path& out, const RenderOptions&
           if (!renderers[w]) renderers[w] = std::make_unique<FrameRenderer>(visual, o.cameras);
           for (size_t j = w; j < eps.size(); j += o.workers) {
             AddFrames(renderers[w]->RenderStates(scenes[j], eps[j].states, o.depth), o.depth, &eps[j]);
+            datasets::DeflateCameraChunks(&eps[j]);  // here, in parallel; the writer only writes
           }
           renderers[w]->renderer().Release();
         } catch (...) {
@@ -175,7 +176,7 @@ void RenderDataset(const fs::path& in, const fs::path& out, const RenderOptions&
   datasets::EpisodeWriter writer(out, env);
   for (const fs::path& path : part_paths) {
     datasets::EpisodeReader part(path);
-    for (int i = 0; i < part.num_episodes(); ++i) writer.Append(part.ReadEpisode(i));
+    for (int i = 0; i < part.num_episodes(); ++i) writer.AppendCopy(part, i);  // chunks copied as stored
   }
   writer.Close(mask("train"), mask("valid"));
   fs::remove_all(dir);

@@ -26,7 +26,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache
   # simulation, kinematics, data
-  libbullet-dev libbullet-extras-dev libeigen3-dev libhdf5-dev
+  libbullet-dev libbullet-extras-dev libeigen3-dev libhdf5-dev zlib1g-dev
   liburdfdom-dev libtinyxml-dev libconsole-bridge-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
   # teleoperation: the spacemouse device (libspnav; without it only that device is missing)

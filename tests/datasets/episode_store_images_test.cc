@@ -7,7 +7,9 @@
 #include <H5Cpp.h>
 
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 
 #include "datasets/episode_store.h"
@@ -339,6 +341,84 @@ TEST_F(EpisodeStoreImagesTest, CheckSameLayoutComparesCameraKeysAcrossFiles) {
   }
   EXPECT_THAT([&] { EpisodeReader(plain).CheckSameLayout(a); },
               ThrowsMessage<DatasetError>(HasSubstr(": /data/demo_0/obs: image keys")));
+}
+
+
+namespace {
+std::string FileBytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+// Chunks deflated ahead of Append (in worker threads) give the same file as Append alone.
+TEST_F(EpisodeStoreImagesTest, DeflatingChunksAheadGivesTheSameBytes) {
+  const fs::path plain = WriteFile({40, 7}, "plain.hdf5");
+  const fs::path ahead = dir_ / "ahead.hdf5";
+  {
+    EpisodeWriter writer(ahead, kEnvArgs);
+    for (int i = 0; i < 2; ++i) {
+      Episode ep = MakeCameraEpisode(i == 0 ? 40 : 7, 100 + i);
+      DeflateCameraChunks(&ep);
+      EXPECT_EQ(ep.images.at("agentview_image").deflated.size(), i == 0 ? 3u : 1u);  // 16-frame chunks
+      writer.Append(ep);
+    }
+    writer.Close(EpisodeWriter::SplitTrainValid(2, 0.0).first, {});
+  }
+  EXPECT_TRUE(FileBytes(plain) == FileBytes(ahead));
+  // deflated chunks that do not fit the data are ignored, not written
+  Episode ep = MakeCameraEpisode(20, 5);
+  DeflateCameraChunks(&ep);
+  ep.images.at("agentview_image").deflated.pop_back();
+  EpisodeWriter writer(dir_ / "short.hdf5", kEnvArgs);
+  writer.Append(ep);
+  writer.Close({"demo_0"}, {});
+  ExpectCamerasEqual(EpisodeReader(dir_ / "short.hdf5").ReadEpisode(0), MakeCameraEpisode(20, 5));
+}
+
+// AppendCopy joins files: the episodes read back as written, and the result does not
+// depend on how the episodes were spread over the source files.
+TEST_F(EpisodeStoreImagesTest, AppendCopyJoinsFilesIndependentlyOfTheirLayout) {
+  auto part = [&](const std::string& name, int first, int count) {
+    const fs::path path = dir_ / name;
+    EpisodeWriter writer(path, kEnvArgs);
+    for (int i = first; i < first + count; ++i) writer.Append(MakeCameraEpisode(10 + 7 * i, 100 + i));
+    writer.Close(EpisodeWriter::SplitTrainValid(count, 0.0).first, {});
+    return path;
+  };
+  auto join = [&](const std::vector<fs::path>& parts, const std::string& name) {
+    const fs::path path = dir_ / name;
+    EpisodeWriter writer(path, kEnvArgs);
+    for (const fs::path& p : parts) {
+      EpisodeReader r(p);
+      for (int i = 0; i < r.num_episodes(); ++i) writer.AppendCopy(r, i);
+    }
+    writer.Close(EpisodeWriter::SplitTrainValid(4, 0.0).first, {});
+    return path;
+  };
+  const fs::path one = join({part("all.hdf5", 0, 4)}, "one.hdf5");
+  const fs::path many = join({part("a.hdf5", 0, 1), part("b.hdf5", 1, 2), part("c.hdf5", 3, 1)}, "many.hdf5");
+  EXPECT_TRUE(FileBytes(one) == FileBytes(many));
+  EpisodeReader r(many);
+  ASSERT_EQ(r.num_episodes(), 4);
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    const Episode expected = MakeCameraEpisode(10 + 7 * i, 100 + i);
+    const Episode got = r.ReadEpisode(i);
+    ExpectCamerasEqual(got, expected);
+    EXPECT_TRUE(BitwiseEqual(got.actions, expected.actions));
+    EXPECT_EQ(got.perturbation, expected.perturbation);
+  }
+  // a source with another camera layout is refused, naming the demo
+  Episode other = MakeEpisode(5, 1);
+  EpisodeWriter w(dir_ / "lowdim.hdf5", kEnvArgs);
+  w.Append(other);
+  w.Close({"demo_0"}, {});
+  EpisodeWriter writer(dir_ / "mixed.hdf5", kEnvArgs);
+  EpisodeReader cams(one), low(dir_ / "lowdim.hdf5");
+  writer.AppendCopy(cams, 0);
+  EXPECT_THAT([&] { writer.AppendCopy(low, 0); }, ThrowsMessage<DatasetError>(HasSubstr("/data/demo_1")));
+  EXPECT_THROW(writer.AppendCopy(cams, 4), std::out_of_range);
 }
 
 }  // namespace
