@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -313,6 +314,11 @@ struct EpisodeWriter::Impl {
     if (closed) throw std::logic_error(ctx.file + ": " + op + " after Close()");
     if (failed) throw std::logic_error(ctx.file + ": " + op + " after a failed write");
   }
+
+  // Validates and writes `episode` as the next demo (Append's work). `cameras`, when given,
+  // is the camera layout that `write_cameras` adds under the demo's obs/ after the rest.
+  std::string Write(const Episode& episode, const internal::Schema* cameras,
+                    const std::function<void(const H5::Group& obs)>& write_cameras);
 };
 
 EpisodeWriter::EpisodeWriter(const fs::path& path, const nlohmann::json& env_args)
@@ -351,31 +357,40 @@ EpisodeWriter::~EpisodeWriter() {
   fs::remove(impl_->tmp, ec);
 }
 
-std::string EpisodeWriter::Append(const Episode& episode) {
-  internal::SilenceHdf5();
-  Impl& m = *impl_;
-  m.CheckUsable("Append");
-  const std::string name = "demo_" + std::to_string(m.count);
+std::string EpisodeWriter::Impl::Write(const Episode& episode, const internal::Schema* cameras,
+                                       const std::function<void(const H5::Group& obs)>& write_cameras) {
+  const std::string name = "demo_" + std::to_string(count);
   const std::string path = "/data/" + name;
-  internal::Schema schema = ValidateEpisode(m.ctx, path, episode);
-  if (m.schema) internal::CheckSameSchema(m.ctx, path, *m.schema, schema);
+  internal::Schema schema = ValidateEpisode(ctx, path, episode);
+  if (cameras) {
+    schema.images = cameras->images;
+    schema.depths = cameras->depths;
+  }
+  if (this->schema) internal::CheckSameSchema(ctx, path, *this->schema, schema);
   std::string perturbation;
   try {
     perturbation = episode.perturbation.dump();
   } catch (const nlohmann::json::exception& e) {
-    m.ctx.Fail(path, std::string("attribute 'perturbation': cannot serialize: ") + e.what());
+    ctx.Fail(path, std::string("attribute 'perturbation': cannot serialize: ") + e.what());
   }
   try {
-    WriteDemo(m.data, name, episode, perturbation);
-    m.file.flush(H5F_SCOPE_LOCAL);
+    WriteDemo(data, name, episode, perturbation);
+    if (write_cameras) write_cameras(data.openGroup(name + "/obs"));
+    file.flush(H5F_SCOPE_LOCAL);
   } catch (const H5::Exception& e) {
-    m.failed = true;
-    m.ctx.Fail(path, e);
+    failed = true;
+    ctx.Fail(path, e);
   }
-  if (!m.schema) m.schema = std::move(schema);
-  ++m.count;
-  m.total += episode.num_samples();
+  if (!this->schema) this->schema = std::move(schema);
+  ++count;
+  total += episode.num_samples();
   return name;
+}
+
+std::string EpisodeWriter::Append(const Episode& episode) {
+  internal::SilenceHdf5();
+  impl_->CheckUsable("Append");
+  return impl_->Write(episode, nullptr, nullptr);
 }
 
 void DeflateCameraChunks(Episode* episode) {
@@ -392,46 +407,24 @@ void DeflateCameraChunks(Episode* episode) {
 
 std::string EpisodeWriter::AppendCopy(const EpisodeReader& src, int i) {
   internal::SilenceHdf5();
-  Impl& m = *impl_;
-  m.CheckUsable("AppendCopy");
+  impl_->CheckUsable("AppendCopy");
   // Everything but the camera data is written as Append writes it (so the attributes, and
   // with them the file's bytes, do not depend on how src was laid out); the camera datasets
   // are then copied with their compressed chunks as stored.
   const Episode episode = src.ReadEpisode(i, /*with_images=*/false);
-  const std::string src_demo = "/data/" + src.demo_names()[i] + "/obs/";
-  const std::string name = "demo_" + std::to_string(m.count);
-  const std::string path = "/data/" + name;
-  internal::Schema schema = ValidateEpisode(m.ctx, path, episode);
-  schema.images = src.schema().images;
-  schema.depths = src.schema().depths;
-  if (m.schema) internal::CheckSameSchema(m.ctx, path, *m.schema, schema);
-  std::string perturbation;
-  try {
-    perturbation = episode.perturbation.dump();
-  } catch (const nlohmann::json::exception& e) {
-    m.ctx.Fail(path, std::string("attribute 'perturbation': cannot serialize: ") + e.what());
-  }
-  try {
-    WriteDemo(m.data, name, episode, perturbation);
-    H5::Group obs = m.data.openGroup(name + "/obs");
+  const std::string from = "/data/" + src.demo_names()[i] + "/obs/";
+  const internal::Schema& cameras = src.schema();
+  return impl_->Write(episode, &cameras, [&](const H5::Group& obs) {
     std::vector<std::string> keys;
-    for (const auto& [key, shape] : schema.images) keys.push_back(key);
-    for (const auto& [key, shape] : schema.depths) keys.push_back(key);
+    for (const auto& [key, shape] : cameras.images) keys.push_back(key);
+    for (const auto& [key, shape] : cameras.depths) keys.push_back(key);
     for (const std::string& key : keys) {
-      if (H5Ocopy(static_cast<hid_t>(src.Hdf5FileId()), (src_demo + key).c_str(), obs.getId(), key.c_str(),
+      if (H5Ocopy(static_cast<hid_t>(src.Hdf5FileId()), (from + key).c_str(), obs.getId(), key.c_str(),
                   H5P_DEFAULT, H5P_DEFAULT) < 0) {
-        throw H5::GroupIException("H5Ocopy", "cannot copy " + src.path().string() + ":" + src_demo + key);
+        throw H5::GroupIException("H5Ocopy", "cannot copy " + src.path().string() + ":" + from + key);
       }
     }
-    m.file.flush(H5F_SCOPE_LOCAL);
-  } catch (const H5::Exception& e) {
-    m.failed = true;
-    m.ctx.Fail(path, e);
-  }
-  if (!m.schema) m.schema = std::move(schema);
-  ++m.count;
-  m.total += episode.num_samples();
-  return name;
+  });
 }
 
 void EpisodeWriter::Close(const std::vector<std::string>& train,
