@@ -23,6 +23,7 @@ struct RecordArgs {
   std::string import;
   bool keep_failed = false;
   double time_scale = 1.0;
+  std::string view = "auto";
   robot::teleop::TeleopConfig teleop;
 };
 
@@ -43,6 +44,7 @@ void RunRecord(const RecordArgs& args) {
     o.out = args.out;
     o.urdf = args.urdf;
     o.time_scale = args.time_scale;
+    o.view = ParseViewMode("record: --view", args.view);
     o.config = args.teleop;
     const int code = RunTeleop(o);
     std::fflush(stdout);
@@ -120,6 +122,11 @@ void AddRecordCommand(CLI::App& app) {
   cmd->add_option("--time-scale", args->time_scale,
                   "Teleop: simulated seconds per wall-clock second (1: real time; 0: as fast\n"
                   "as possible)")
+      ->capture_default_str();
+  cmd->add_option("--view", args->view,
+                  "Teleop: the scene view, agentview and wrist camera side by side with the target\n"
+                  "marked: window | terminal | none | auto (a window when a display answers, else the\n"
+                  "terminal when it is at least 80x24, else none; it says which)")
       ->capture_default_str();
   cmd->add_option("--linear-speed", args->teleop.linear_speed,
                   "Teleop: tool speed at full deflection or a held key, m/s")

@@ -16,5 +16,6 @@ void AddControlCommand(CLI::App& app);
 void AddReportCommand(CLI::App& app);
 void AddRenderCommand(CLI::App& app);
 void AddVideoCommand(CLI::App& app);
+void AddPlayCommand(CLI::App& app);
 
 }  // namespace dreamforge::tools

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   dreamforge::tools::AddReportCommand(app);
   dreamforge::tools::AddRenderCommand(app);
   dreamforge::tools::AddVideoCommand(app);
+  dreamforge::tools::AddPlayCommand(app);
   // One line per parse error, naming the subcommand it was parsing.
   app.failure_message([](const CLI::App* a, const CLI::Error& e) {
     const auto parsed = a->get_subcommands();

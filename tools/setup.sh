@@ -44,6 +44,10 @@ packages=(
   libopenblas0-openmp
   # Python side: reading episodes with h5py, PyTorch comparison and TorchScript checks
   python3 python3-h5py python3-numpy python3-torch
+  # the scene view of record and play: tests drive the terminal view in tmux, and the
+  # window view (OpenCV HighGUI, Qt) under a virtual X server, screenshot by ImageMagick
+  # and closed as a window manager would (python3-xlib)
+  tmux xvfb imagemagick python3-xlib
   # report test: renders the HTML report headless (screenshot, DOM, console errors); a
   # font so its text renders without the recommended packages
   chromium fonts-dejavu-core

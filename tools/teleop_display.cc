@@ -50,8 +50,10 @@ std::vector<std::string> StatusDisplay::Format(const TeleopStatus& s) {
              "success %s",
              YesNo(s.task.placed), YesNo(s.task.at_rest), YesNo(s.task.released),
              s.task.position_error * 100.0, s.task.tilt * 180.0 / M_PI, s.success ? "YES" : "no"));
-  lines.push_back(Printf("input %s  speed x%.2f (%.3f m/s)  inputs %ld  late %ld", s.motion.c_str(),
-                         s.speed_scale, s.linear_speed, s.inputs, s.late));
+  std::string input = Printf("input %s  speed x%.2f (%.3f m/s)  inputs %ld  late %ld", s.motion.c_str(),
+                             s.speed_scale, s.linear_speed, s.inputs, s.late);
+  if (s.view_drawn >= 0) input += Printf("  view %ld/%ld frames", s.view_drawn, s.view_posted);
+  lines.push_back(input);
   return lines;
 }
 
@@ -69,6 +71,10 @@ void StatusDisplay::Draw() {
 }
 
 void StatusDisplay::Message(const std::string& line) {
+  if (sink_) {
+    sink_->Message(line);
+    return;
+  }
   if (terminal_ && drawn_lines_ > 0) {
     std::fprintf(out_, "\033[%dA\r\033[J", drawn_lines_);  // up to the panel, clear below
     drawn_lines_ = 0;
@@ -85,7 +91,9 @@ void StatusDisplay::Show(const TeleopStatus& status) {
   std::vector<std::string> panel = Format(status);
   const bool same = panel == panel_;
   panel_ = std::move(panel);
-  if (terminal_) {
+  if (sink_) {
+    if (!same) sink_->Panel(panel_);
+  } else if (terminal_) {
     if (!same || drawn_lines_ == 0) Draw();
   } else if (!same && shows_ % plain_every_ == 0) {
     std::fprintf(out_, "%s | %s | %s\n", panel_[0].c_str(), panel_[1].c_str(), panel_[3].c_str());

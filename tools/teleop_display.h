@@ -32,6 +32,17 @@ struct TeleopStatus {
   double linear_speed = 0.0;  // m/s at this scale
   long inputs = 0;            // input events received
   long late = 0;              // control steps that missed their real-time deadline
+  long view_drawn = -1;       // scene view: frames drawn, of states posted (-1: no view)
+  long view_posted = 0;
+};
+
+// Where the panel and messages go instead of the output while a picture shares the
+// terminal (the terminal scene view, tools/scene_view.h, draws all three).
+class PanelSink {
+ public:
+  virtual ~PanelSink() = default;
+  virtual void Panel(const std::vector<std::string>& lines) = 0;
+  virtual void Message(const std::string& line) = 0;
 };
 
 class StatusDisplay {
@@ -42,6 +53,8 @@ class StatusDisplay {
   void Show(const TeleopStatus& status);
   // Leaves the last panel on screen and the cursor below it.
   void Close();
+  // From now on the panel and messages go to `sink` (not owned; nullptr: the output again).
+  void Redirect(PanelSink* sink) { sink_ = sink; }
 
   static std::vector<std::string> Format(const TeleopStatus& status);
 
@@ -54,6 +67,7 @@ class StatusDisplay {
   long shows_ = 0;
   int drawn_lines_ = 0;  // panel lines on screen, 0: none
   std::vector<std::string> panel_;
+  PanelSink* sink_ = nullptr;
 };
 
 }  // namespace dreamforge::tools

@@ -106,13 +106,14 @@ std::string Describe(const sim::TaskStatus& s) {
 class Session {
  public:
   Session(const TeleopOptions& o, std::shared_ptr<const sim::SceneModel> model, DemoFile* file,
-          rt::Device* device, StatusDisplay* display)
+          rt::Device* device, StatusDisplay* display, SceneView* view)
       : o_(o),
         model_(std::move(model)),
         params_(model_->Nominal()),
         file_(*file),
         device_(*device),
         display_(*display),
+        view_(view),
         speed_(o.config) {
     attempt_.Begin(model_, params_);
   }
@@ -131,6 +132,7 @@ class Session {
   DemoFile& file_;
   rt::Device& device_;
   StatusDisplay& display_;
+  SceneView* view_;  // null: no view
   rt::SpeedControl speed_;
   Attempt attempt_;
   int attempt_number_ = 1;
@@ -202,6 +204,10 @@ TeleopStatus Session::Status(const rt::TeleopCommand& cmd) const {
   s.linear_speed = o_.config.linear_speed * speed_.scale();
   s.inputs = device_.inputs();
   s.late = late_;
+  if (view_ && view_->mode() != ViewMode::kNone) {
+    s.view_drawn = view_->drawn();
+    s.view_posted = view_->posted();
+  }
   return s;
 }
 
@@ -226,6 +232,12 @@ int Session::Run(const rt::SignalFlag& signals) {
     }
     speed_.Apply(&cmd);
     if (cmd.quit) break;
+    if (view_ && view_->closed()) {
+      display_.Message("the view window was closed");
+      break;  // as q
+    }
+    if (view_ && cmd.view_layout) view_->NextLayout();
+    if (view_ && cmd.view_zoom) view_->ToggleZoom();
     if (cmd.save) Save();
     if (cmd.discard || cmd.reset) {
       Restart(attempt_.recorder->steps() > 0
@@ -259,7 +271,12 @@ int Session::Run(const rt::SignalFlag& signals) {
         display_.Message("the object fell off the table; x discards the attempt");
       }
     }
-    if (tick % 2 == 0) display_.Show(Status(cmd));
+    if (view_) view_->Post(params_, a.world->GetState(), a.recorder->steps());
+    if (tick % 2 == 0) {
+      const TeleopStatus status = Status(cmd);
+      display_.Show(status);
+      if (view_ && view_->mode() == ViewMode::kWindow) view_->Panel(StatusDisplay::Format(status));
+    }
     if (o_.time_scale > 0) {
       deadline += dt / o_.time_scale;
       const double now = MonotonicSeconds();
@@ -270,6 +287,10 @@ int Session::Run(const rt::SignalFlag& signals) {
         SleepUntil(deadline);
       }
     }
+  }
+  if (view_) {
+    view_->Close();  // the terminal view gives the screen back first
+    display_.Redirect(nullptr);
   }
   display_.Close();
   const int dropped = attempt_.recorder->steps();
@@ -343,6 +364,15 @@ int RunTeleop(const TeleopOptions& o) {
     return 1;
   }
   StatusDisplay display(stdout, isatty(STDOUT_FILENO) != 0);
+  SceneView::Options vo;
+  vo.mode = o.view;
+  vo.title = "dreamforge record: " + o.task;
+  vo.keys_hint =
+      "keys: w/s a/d r/f move  u/o i/k j/l rotate  space gripper  +/- speed  Enter save  x discard  "
+      "p pause  v layout  z zoom  q quit";
+  std::optional<SceneView> view;
+  view.emplace(model, vo);  // a UsageError unwinds through `raw`, which restores the terminal
+  if (view->mode() == ViewMode::kTerminal) display.Redirect(&*view);
   char head[512];
   std::snprintf(head, sizeof head, "dreamforge record: %s with %s at %.0f Hz (%s) -> %s (%d demos)",
                 o.task.c_str(), device->name().c_str(), model->physics().control_hz(),
@@ -350,13 +380,20 @@ int RunTeleop(const TeleopOptions& o) {
                                     : (o.time_scale == 0 ? "as fast as possible" : "scaled time"),
                 o.out.c_str(), file.num_demos());
   display.Message(head);
-  if (terminal) {
+  display.Message(view->choice());
+  if (terminal && view->mode() != ViewMode::kTerminal) {  // the terminal view has its keys line
     std::string keys = rt::KeyMapHelp("  ");
     keys.pop_back();  // the trailing newline
     display.Message("keys:\n" + keys);
   }
   display.Message("Recording starts with the first input; Enter saves, q quits.");
-  Session session(o, model, &file, device.get(), &display);
+  if (view->key_fd() >= 0) {  // keys typed into the window drive the session too
+    std::vector<std::unique_ptr<rt::Device>> both;
+    both.push_back(std::move(device));
+    both.push_back(std::make_unique<rt::KeyboardDevice>(view->key_fd(), o.config, "window keys"));
+    device = std::make_unique<rt::MergedDevice>(std::move(both));
+  }
+  Session session(o, model, &file, device.get(), &display, &*view);
   const int code = session.Run(signals);
   if (raw) raw->Restore();
   return code;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "robot/teleop/teleop.h"
+#include "tools/scene_view.h"
 
 namespace dreamforge::tools {
 
@@ -21,6 +22,7 @@ struct TeleopOptions {
   std::string out;
   std::string urdf;         // empty: the default robot
   double time_scale = 1.0;  // simulated s per wall-clock s; 0: as fast as possible
+  ViewMode view = ViewMode::kAuto;  // the scene view (tools/scene_view.h)
   robot::teleop::TeleopConfig config;
 };
 

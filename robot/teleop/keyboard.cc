@@ -8,11 +8,14 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace dreamforge::robot::teleop {
 namespace {
 
-enum class KeyAction { kMove, kGripper, kSpeed, kSave, kDiscard, kReset, kPause, kQuit };
+enum class KeyAction {
+  kMove, kGripper, kSpeed, kSave, kDiscard, kReset, kPause, kQuit, kViewLayout, kViewZoom
+};
 
 // One line of the key map: a key, or a pair (plus, minus) acting in opposite directions.
 struct KeyRow {
@@ -37,6 +40,8 @@ constexpr KeyRow kKeys[] = {
     {'0', 0, KeyAction::kReset, 0, "reset: discard the attempt, speed back to default"},
     {'p', 0, KeyAction::kPause, 0, "pause / resume (nothing is simulated or recorded)"},
     {'q', 0, KeyAction::kQuit, 0, "quit (Ctrl-D too); an unsaved attempt is dropped"},
+    {'v', 0, KeyAction::kViewLayout, 0, "view: next camera layout (both, agentview, wrist)"},
+    {'z', 0, KeyAction::kViewZoom, 0, "view: zoom the wrist camera in / out"},
 };
 
 std::string KeyLabel(char c) {
@@ -67,7 +72,8 @@ std::string KeyMapHelp(const std::string& indent) {
   return out;
 }
 
-KeyboardDevice::KeyboardDevice(int fd, const TeleopConfig& config) : fd_(fd), config_(config) {
+KeyboardDevice::KeyboardDevice(int fd, const TeleopConfig& config, std::string name)
+    : fd_(fd), config_(config), name_(std::move(name)) {
   config_.Validate();
   for (auto& axis : until_) axis[0] = axis[1] = -std::numeric_limits<double>::infinity();
 }
@@ -105,6 +111,12 @@ void KeyboardDevice::Press(char c, double now) {
         break;
       case KeyAction::kQuit:
         requests_.quit = true;
+        break;
+      case KeyAction::kViewLayout:
+        requests_.view_layout = true;
+        break;
+      case KeyAction::kViewZoom:
+        requests_.view_zoom = true;
         break;
     }
     return;

@@ -18,6 +18,7 @@
 //   Enter    save the attempt    x        discard the attempt, retry in a fresh scene
 //   0        reset (discard, and the speed back to default)
 //   p        pause / resume      q        quit (Ctrl-D too; Ctrl-C interrupts)
+//   v        view: next layout   z        view: zoom the wrist camera (record --view)
 
 #pragma once
 
@@ -36,8 +37,9 @@ class KeyboardDevice : public Device {
   // Reads key presses from `fd` (not owned): a terminal in raw mode (see terminal.h), or
   // any readable descriptor (a pipe or pseudo-terminal in tests). Blocking descriptors are
   // fine: Poll() reads only what poll(2) says is there.
-  KeyboardDevice(int fd, const TeleopConfig& config);
-  std::string name() const override { return "keyboard"; }
+  // `name` as name() reports it (e.g. the keys of a view window).
+  KeyboardDevice(int fd, const TeleopConfig& config, std::string name = "keyboard");
+  std::string name() const override { return name_; }
   // Fails on end of input (the terminal or pipe was closed) or a read error.
   bool Poll(double now, TeleopCommand* cmd) override;
 
@@ -51,6 +53,7 @@ class KeyboardDevice : public Device {
 
   int fd_;
   TeleopConfig config_;
+  std::string name_;
   // Per twist component (x, y, z, roll, pitch, yaw) and direction (+, -): the time until
   // which that motion is commanded.
   double until_[6][2];

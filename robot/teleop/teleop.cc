@@ -7,7 +7,7 @@ namespace dreamforge::robot::teleop {
 
 bool TeleopCommand::Active() const {
   return Moving() || gripper != GripperRequest::kNone || speed_change != 0 || save || discard ||
-         reset || pause || quit;
+         reset || pause || quit || view_layout || view_zoom;
 }
 
 void TeleopConfig::Validate() const {
@@ -115,6 +115,8 @@ bool MergedDevice::Poll(double now, TeleopCommand* cmd) {
     cmd->reset |= c.reset;
     cmd->pause |= c.pause;
     cmd->quit |= c.quit;
+    cmd->view_layout |= c.view_layout;
+    cmd->view_zoom |= c.view_zoom;
   }
   return true;
 }

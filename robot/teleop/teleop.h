@@ -38,6 +38,10 @@ struct TeleopCommand {
   bool reset = false;    // like discard, and the speed scale back to its default
   bool pause = false;    // toggle pause (the simulation stands still; nothing is recorded)
   bool quit = false;     // stop (an unsaved attempt is dropped, saved demos are kept)
+  // Requests for the scene view (record --view), ignored without one; they change nothing
+  // that is simulated or recorded.
+  bool view_layout = false;  // next camera layout
+  bool view_zoom = false;    // toggle the wrist camera's zoom
 
   bool Moving() const { return !linear.isZero() || !angular.isZero(); }
   // True when the command asks for anything at all (motion or a request).
