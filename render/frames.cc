@@ -14,20 +14,33 @@ FrameRenderer::FrameRenderer(std::shared_ptr<const VisualModel> model, std::vect
   // The sensor effects run on the calling thread: OpenCV's own worker threads would only
   // compete with the render workers (and spin in sched_yield between 84x84 images).
   cv::setNumThreads(1);
-  for (const CameraSpec& c : cameras_) {
-    c.Validate();
-    if (c.mount != "world" && model_->scene().robot().LinkIndex(c.mount) < 0) {
-      throw RenderError("camera '" + c.name + "': mount: no robot link named '" + c.mount + "'");
-    }
-  }
+  for (const CameraSpec& c : cameras_) CheckCamera(c);
 }
 
 void FrameRenderer::RenderState(const sim::SceneParams& params, const Eigen::Ref<const Eigen::VectorXd>& state,
                                 int step, int k, Image* rgb, DepthImage* depth) {
+  Draw(params, state, step, cameras_.at(k), rgb, depth);
+}
+
+void FrameRenderer::RenderState(const sim::SceneParams& params, const Eigen::Ref<const Eigen::VectorXd>& state,
+                                int step, const CameraSpec& camera, Image* rgb, DepthImage* depth) {
+  CheckCamera(camera);
+  Draw(params, state, step, camera, rgb, depth);
+}
+
+void FrameRenderer::CheckCamera(const CameraSpec& c) const {
+  c.Validate();
+  if (c.mount != "world" && model_->scene().robot().LinkIndex(c.mount) < 0) {
+    throw RenderError("camera '" + c.name + "': mount: no robot link named '" + c.mount + "'");
+  }
+}
+
+void FrameRenderer::Draw(const sim::SceneParams& params, const Eigen::Ref<const Eigen::VectorXd>& state, int step,
+                         const CameraSpec& camera, Image* rgb, DepthImage* depth) {
   const sim::Appearance look = sim::AppearanceOf(params, model_->scene().task());
   ComputePose(*model_, params, state, &pose_);
-  renderer_.Render(pose_, cameras_.at(k), look, rgb, depth);
-  ApplySensorEffects(look, cameras_[k].name, step, rgb);
+  renderer_.Render(pose_, camera, look, rgb, depth);
+  ApplySensorEffects(look, camera.name, step, rgb);
 }
 
 std::vector<CameraFrames> FrameRenderer::RenderStates(const sim::SceneParams& params,

@@ -34,11 +34,20 @@ class FrameRenderer {
   // sensor effects of the scene's appearance; depth when non-null (no effects on depth).
   void RenderState(const sim::SceneParams& params, const Eigen::Ref<const Eigen::VectorXd>& state, int step, int k,
                    Image* rgb, DepthImage* depth = nullptr);
+  // The same for a camera given here rather than at construction (another size or field
+  // of view: the scene view of record and play); validated like the constructor's.
+  // Afterwards pose() holds the scene pose the image was drawn at.
+  void RenderState(const sim::SceneParams& params, const Eigen::Ref<const Eigen::VectorXd>& state, int step,
+                   const CameraSpec& camera, Image* rgb, DepthImage* depth = nullptr);
+  const ScenePose& pose() const { return pose_; }
   // Every camera's frames of the states (rows, World::GetState layout).
   std::vector<CameraFrames> RenderStates(const sim::SceneParams& params,
                                          const Eigen::Ref<const Eigen::MatrixXd>& states, bool depth);
 
  private:
+  void CheckCamera(const CameraSpec& camera) const;  // throws RenderError
+  void Draw(const sim::SceneParams& params, const Eigen::Ref<const Eigen::VectorXd>& state, int step,
+            const CameraSpec& camera, Image* rgb, DepthImage* depth);
   std::shared_ptr<const VisualModel> model_;
   std::vector<CameraSpec> cameras_;
   Renderer renderer_;

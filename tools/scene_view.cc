@@ -27,7 +27,7 @@
 #include <opencv2/highgui.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "render/sensor.h"
+#include "render/frames.h"
 #include "tools/cli_util.h"
 
 namespace dreamforge::tools {
@@ -132,19 +132,27 @@ bool DisplayAvailable(std::string* why) {
   return false;
 }
 
-void WriteAll(int fd, const std::string& s) {
+// Writes `s` to the terminal (a non-blocking descriptor) as it takes it. A terminal that stops reading
+// (a stalled SSH link, a paused pane) blocks only this thread, until `stopping` is set:
+// then one second without progress ends the attempt, so that Close() never hangs on it.
+void WriteAll(int fd, const std::string& s, const std::atomic<bool>& stopping) {
   size_t done = 0;
+  int idle = 0;  // polls in a row without room, while stopping
   while (done < s.size()) {
+    pollfd p{fd, POLLOUT, 0};
+    const int r = poll(&p, 1, 100);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) {
+      if (stopping.load() && ++idle >= 10) return;
+      continue;
+    }
+    if (r < 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return;  // the terminal is gone
+    idle = 0;
     const ssize_t n = write(fd, s.data() + done, s.size() - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      poll(&p, 1, 100);
-    } else {
-      return;  // the terminal is gone; the session notices on its side
+    } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+      return;
     }
   }
 }
@@ -327,6 +335,7 @@ struct SceneView::Shared {
   double zoom = 1.0;
   bool settings_dirty = false;
   std::atomic<bool> closed{false};
+  std::atomic<bool> stopping{false};  // Close() waits for the thread: no terminal write may block it
   bool closed_down = false;
   std::thread thread;
 };
@@ -472,6 +481,7 @@ void SceneView::Close() {
     if (s.closed_down) return;
     s.closed_down = true;
     s.stop = true;
+    s.stopping = true;
   }
   s.cv.notify_all();
   if (s.thread.joinable()) s.thread.join();
@@ -485,12 +495,12 @@ void SceneView::Run() {
   const bool window = mode_ == ViewMode::kWindow;
   const std::string& title = options_.title;
   std::shared_ptr<const render::VisualModel> visual;
-  std::unique_ptr<render::Renderer> renderer;
+  std::unique_ptr<render::FrameRenderer> frames;
   {
     std::string error;
     try {
       visual = std::make_shared<const render::VisualModel>(model_);
-      renderer = std::make_unique<render::Renderer>(visual);
+      frames = std::make_unique<render::FrameRenderer>(visual, render::DefaultCameras());
       if (window) {
         cv::namedWindow(title, cv::WINDOW_AUTOSIZE | cv::WINDOW_GUI_NORMAL);  // no Qt toolbar
         cv::waitKey(1);
@@ -505,11 +515,19 @@ void SceneView::Run() {
     s.cv.notify_all();
     if (!error.empty()) return;
   }
-  const int fd = options_.terminal_fd;
-  if (!window) WriteAll(fd, "\x1b[?1049h\x1b[?25l\x1b[2J");  // alternate screen, no cursor
+  // The terminal through a descriptor of our own, non-blocking (a write to a full terminal
+  // must not block, see WriteAll), leaving the flags of the caller's stdout alone.
+  int fd = options_.terminal_fd;
+  int own_fd = -1;
+  if (!window) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", options_.terminal_fd);
+    own_fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (own_fd >= 0) fd = own_fd;
+  }
+  if (!window) WriteAll(fd, "\x1b[?1049h\x1b[?25l\x1b[2J", s.stopping);  // alternate screen, no cursor
 
   const std::vector<render::CameraSpec> defaults = render::DefaultCameras();
-  render::ScenePose pose;
   render::Image picture;
   std::vector<std::string> labels;
   sim::SceneParams params;
@@ -561,7 +579,7 @@ void SceneView::Run() {
       if (now.cols != size.cols || now.rows != size.rows) {
         size = now;
         resized = true;
-        WriteAll(fd, "\x1b[0m\x1b[2J");
+        WriteAll(fd, "\x1b[0m\x1b[2J", s.stopping);
       }
       const int pic_rows = std::max(4, size.rows - kTextRows);
       side = std::min(2 * pic_rows, (size.cols - 1 - (n - 1) * kGap) / n);
@@ -569,7 +587,6 @@ void SceneView::Run() {
     }
     if (have && (new_scene || new_settings || resized)) {
       const sim::Appearance look = sim::AppearanceOf(params, model_->task());
-      render::ComputePose(*visual, params, state, &pose);
       std::vector<render::Image> images;
       labels.clear();
       for (int k = 0; k < 2; ++k) {
@@ -578,20 +595,15 @@ void SceneView::Run() {
         cam.width = cam.height = side;
         if (k == 1 && zoom > 1.0) cam = Zoomed(cam, zoom);
         images.emplace_back();
-        renderer->Render(pose, cam, look, &images.back());
-        render::ApplySensorEffects(look, cam.name, step, &images.back());
-        MarkTarget(*visual, pose, cam, look, &images.back());
+        frames->RenderState(params, state, step, cam, &images.back());  // as `render` draws a step
+        MarkTarget(*visual, frames->pose(), cam, look, &images.back());
         labels.push_back(cam.name + (k == 1 && zoom > 1.0 ? " (zoom x2)" : ""));
       }
       std::vector<const render::Image*> ptrs;
       for (const render::Image& im : images) ptrs.push_back(&im);
       picture = SideBySide(ptrs, kGap);
-    } else if (!(new_text || resized)) {
-      if (window) {
-        // keep the window's events flowing
-      } else {
-        continue;
-      }
+    } else if (!window && !new_text && !resized) {
+      continue;  // nothing new to draw (a window still needs its events handled below)
     }
     if (window) {
       if (!picture.rgb.empty() && (new_scene || new_text || new_settings || resized)) {
@@ -646,19 +658,22 @@ void SceneView::Run() {
       for (size_t i = first; i < messages.size() && row <= size.rows; ++i) at(row++, Cut(messages[i], size.cols - 1));
       while (row <= size.rows) at(row++, "");
     }
-    if (!out.empty()) WriteAll(fd, out);
+    if (!out.empty()) WriteAll(fd, out, s.stopping);
   }
   if (window) {
     cv::destroyWindow(title);
     cv::waitKey(1);
   } else {
     std::string out = "\x1b[0m\x1b[?25h\x1b[?1049l";  // cursor back, normal screen
-    std::lock_guard<std::mutex> lock(s.m);
-    for (const std::string& m : s.messages) out += m + "\n";
-    for (const std::string& l : s.panel) out += l + "\n";
-    WriteAll(fd, out);
+    {
+      std::lock_guard<std::mutex> lock(s.m);
+      for (const std::string& m : s.messages) out += m + "\n";
+      for (const std::string& l : s.panel) out += l + "\n";
+    }
+    WriteAll(fd, out, s.stopping);
+    if (own_fd >= 0) close(own_fd);
   }
-  renderer->Release();
+  frames->renderer().Release();
 }
 
 }  // namespace dreamforge::tools

@@ -164,26 +164,61 @@ TEST(SceneView, TerminalViewDrawsThePictureAndPanelAndGivesTheScreenBack) {
     view.Message("hello from the session");
     view.Panel({"PANEL LINE one", "PANEL LINE two"});
     view.Post(scene->Nominal(), world.GetState(), 0);
+    // 30 rows: 1 label row, 18 picture rows (36 x 36 px per camera), then 11 rows for the
+    // panel, keys and messages.
+    const size_t kBlocks = (2u * 36u + 2u) * 18u;
+    auto blocks = [](const std::string& s) {
+      size_t n = 0;
+      for (size_t i = s.find("\xe2\x96\x80"); i != std::string::npos; i = s.find("\xe2\x96\x80", i + 1)) ++n;
+      return n;
+    };
     std::string out;
-    Drain(master, &out, [](const std::string& s) { return s.find("PANEL LINE two") != std::string::npos &&
-                                                           s.find("\xe2\x96\x80") != std::string::npos; });
+    Drain(master, &out, [&](const std::string& s) {
+      return s.find("PANEL LINE two") != std::string::npos && blocks(s) >= kBlocks;
+    });
     EXPECT_THAT(out, HasSubstr("\x1b[?1049h"));  // the alternate screen
     EXPECT_THAT(out, HasSubstr("agentview"));
     EXPECT_THAT(out, HasSubstr("robot0_eye_in_hand"));
     EXPECT_THAT(out, HasSubstr("keys: q quit"));
     EXPECT_THAT(out, HasSubstr("hello from the session"));
-    // 30 rows: 1 label row, 18 picture rows (36 x 36 px per camera), then 11 rows for the
-    // panel, keys and messages.
-    size_t blocks = 0;
-    for (size_t i = out.find("\xe2\x96\x80"); i != std::string::npos; i = out.find("\xe2\x96\x80", i + 1)) ++blocks;
-    EXPECT_EQ(blocks, (2u * 36u + 2u) * 18u);
+    EXPECT_EQ(blocks(out), kBlocks);  // one picture, drawn once
     EXPECT_EQ(view.drawn(), 1);
-    view.Close();
     out.clear();
-    Drain(master, &out, [](const std::string& s) { return s.find("PANEL LINE two\r\n") != std::string::npos; });
+    std::thread reader([&] {  // the terminal goes on reading while the view closes
+      Drain(master, &out, [](const std::string& s) { return s.find("PANEL LINE two\r\n") != std::string::npos; });
+    });
+    view.Close();
+    reader.join();
     EXPECT_THAT(out, HasSubstr("\x1b[?1049l"));  // the normal screen back, then the messages
     EXPECT_THAT(out, HasSubstr("hello from the session\r\n"));
   }
+  close(master);
+  close(slave);
+}
+
+// A terminal that stops reading (a stalled SSH link) must not keep the session from ending.
+TEST(SceneView, CloseReturnsWhenTheTerminalStopsReading) {
+  int master = -1, slave = -1;
+  winsize ws{};
+  ws.ws_col = 200;
+  ws.ws_row = 60;
+  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, &ws), 0);
+  unsetenv("DISPLAY");
+  unsetenv("WAYLAND_DISPLAY");
+  auto scene = Scene("bottle_place");
+  SceneView::Options o;
+  o.terminal_fd = slave;
+  SceneView view(scene, o);
+  ASSERT_EQ(view.mode(), ViewMode::kTerminal);
+  sim::World world(scene, scene->Nominal());
+  for (int i = 0; i < 20; ++i) {  // far more than the pseudo-terminal buffers, never read
+    view.Post(scene->Nominal(), world.GetState(), i);
+    world.Step(sim::Action::Zero());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  view.Close();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
   close(master);
   close(slave);
 }
