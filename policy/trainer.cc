@@ -80,6 +80,32 @@ double MeanLoss(Net& net, const TrainingData& data, const torch::Tensor& index, 
   return sum / static_cast<double>(n);
 }
 
+// Sums the gradients and `loss_sum` over the ranks in one flat all-reduce (one bucket:
+// these networks hold well under a million parameters) and puts the sums back.
+double AllReduceGradients(Net& net, DataParallel& parallel, double loss_sum) {
+  std::vector<torch::Tensor> parts;
+  std::vector<torch::Tensor> params = net->parameters();
+  for (const torch::Tensor& p : params) {
+    parts.push_back(p.grad().defined() ? p.grad().reshape(-1).to(torch::kCPU, torch::kFloat)
+                                       : torch::zeros({p.numel()}, torch::kFloat));
+  }
+  parts.push_back(torch::tensor({static_cast<float>(loss_sum)}, torch::kFloat));
+  torch::Tensor flat = torch::cat(parts);
+  parallel.AllReduceSum(flat);
+  int64_t offset = 0;
+  for (torch::Tensor& p : params) {
+    const torch::Tensor sum = flat.slice(0, offset, offset + p.numel()).view(p.sizes()).to(p.device(), p.scalar_type());
+    torch::Tensor& grad = p.mutable_grad();
+    if (grad.defined()) {
+      grad.copy_(sum);
+    } else {
+      grad = sum.clone();
+    }
+    offset += p.numel();
+  }
+  return flat[offset].item<double>();
+}
+
 struct Best {
   int epoch = 0;
   std::string criterion;
@@ -169,15 +195,24 @@ nlohmann::json EpochReport::ToJson() const {
                       {"train_loss", train_loss}, {"lr", lr},
                       {"samples_per_s", samples_per_s}, {"seconds", seconds},
                       {"best", best}};
+  if (processes > 1) {
+    j["processes"] = processes;
+    j["allreduce_seconds"] = allreduce_seconds;
+    j["train_seconds"] = train_seconds;
+  }
   j["valid_loss"] = std::isnan(valid_loss) ? nlohmann::json(nullptr) : nlohmann::json(valid_loss);
   j["success_rate"] = success_rate ? nlohmann::json(*success_rate) : nlohmann::json(nullptr);
   return j;
 }
 
 TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
-                  const TrainOptions& options, const fs::path& run_dir, const TrainHooks& hooks) {
+                  const TrainOptions& options, const fs::path& run_dir, const TrainHooks& hooks,
+                  DataParallel* parallel) {
   options.Validate();
   CheckRunDir(options, run_dir);
+  const int world = parallel ? parallel->world() : 1;
+  const int rank = parallel ? parallel->rank() : 0;
+  const bool leader = rank == 0;
   const torch::Device device = ParseDevice(options.device);
   if (data.train_index.size(0) == 0) throw PolicyError("training data: mask/train has no samples");
 
@@ -260,14 +295,19 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
     }
   }
   run["train"]["epochs"] = epochs;
-  fs::create_directories(run_dir / "checkpoints");
-  WriteFileAtomic(run_json, run.dump(2) + "\n");
-  {
+  run["train"]["processes"] = world;
+  // Every rank has checked the run directory (and read the checkpoint) before rank 0
+  // writes to it.
+  if (parallel) parallel->Barrier();
+  std::ofstream metrics;
+  if (leader) {
+    fs::create_directories(run_dir / "checkpoints");
+    WriteFileAtomic(run_json, run.dump(2) + "\n");
     std::string kept;
     for (const std::string& l : kept_metrics) kept += l + "\n";
     WriteFileAtomic(metrics_path, kept);
+    metrics.open(metrics_path, std::ios::app);
   }
-  std::ofstream metrics(metrics_path, std::ios::app);
 
   const int64_t n_train = data.train_index.size(0);
   const int64_t batches = (n_train + options.batch - 1) / options.batch;
@@ -278,6 +318,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
 
   for (int epoch = start_epoch + 1; epoch <= epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
+    const double allreduce_before = parallel ? parallel->allreduce_seconds() : 0.0;
     double train_seconds = 0;
     net->train();
     const torch::Tensor order =
@@ -286,16 +327,19 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
     double lr = options.lr;
     for (int64_t b = 0; b < batches; ++b) {
       const auto t0 = std::chrono::steady_clock::now();
-      const torch::Tensor idx = order.slice(0, b * options.batch, std::min(n_train, (b + 1) * options.batch));
-      const int64_t rows = idx.size(0);
+      const torch::Tensor batch_idx = order.slice(0, b * options.batch, std::min(n_train, (b + 1) * options.batch));
+      const int64_t rows = batch_idx.size(0);
+      // This rank's slice of the global batch (all of it in a single process).
+      const int64_t lo = rows * rank / world, hi = rows * (rank + 1) / world;
+      const torch::Tensor idx = batch_idx.slice(0, lo, hi);
       torch::Tensor obs = data.obs.index_select(0, idx);
       torch::Tensor target = model.type == PolicyType::kMlp ? data.actions.index_select(0, idx)
                                                             : data.Chunks(idx, model.horizon);
       torch::Tensor noise, t;
-      if (model.type == PolicyType::kFlow) {
+      if (model.type == PolicyType::kFlow) {  // drawn for the whole global batch, as one process does
         torch::Generator gen = MakeGenerator(Mix(options.seed ^ kStepSalt, static_cast<uint64_t>(step)));
-        noise = torch::randn({rows, model.OutputDim()}, gen).to(device);
-        t = torch::rand({rows}, gen).to(device);
+        noise = torch::randn({rows, model.OutputDim()}, gen).slice(0, lo, hi).to(device);
+        t = torch::rand({rows}, gen).slice(0, lo, hi).to(device);
       }
       obs = obs.to(device);
       target = target.to(device);
@@ -304,14 +348,25 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       }
       optimizer.zero_grad();
-      const torch::Tensor loss = PolicyLoss(net, obs, target, noise, t);
-      loss.backward();
+      if (world == 1) {
+        const torch::Tensor loss = PolicyLoss(net, obs, target, noise, t);
+        loss.backward();
+        loss_sum += loss.item<double>() * static_cast<double>(rows);
+      } else {
+        // The global batch's mean loss is the sum over ranks of (slice mean x slice share).
+        double slice_sum = 0;
+        if (hi > lo) {
+          const torch::Tensor loss = PolicyLoss(net, obs, target, noise, t);
+          (loss * (static_cast<double>(hi - lo) / static_cast<double>(rows))).backward();
+          slice_sum = loss.item<double>() * static_cast<double>(hi - lo);
+        }
+        loss_sum += AllReduceGradients(net, *parallel, slice_sum);
+      }
       torch::nn::utils::clip_grad_norm_(net->parameters(), options.grad_clip);
       optimizer.step();
       ++step;
-      loss_sum += loss.item<double>() * static_cast<double>(rows);
       train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (hooks.on_batch && ((b + 1) % 50 == 0 || b + 1 == batches)) {
+      if (leader && hooks.on_batch && ((b + 1) % 50 == 0 || b + 1 == batches)) {
         const double done = static_cast<double>(std::min(n_train, (b + 1) * options.batch));
         hooks.on_batch(epoch, b + 1, batches, loss_sum / done, done / std::max(train_seconds, 1e-9));
       }
@@ -323,6 +378,15 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
     report.lr = lr;
     report.train_loss = loss_sum / static_cast<double>(n_train);
     report.samples_per_s = static_cast<double>(n_train) / std::max(train_seconds, 1e-9);
+    report.processes = world;
+    report.train_seconds = train_seconds;
+    report.allreduce_seconds = parallel ? parallel->allreduce_seconds() - allreduce_before : 0.0;
+    if (!leader) {  // the rest is rank 0's: validation, rollouts, files, hooks
+      result.epochs_done = epoch;
+      ++run_epochs;
+      if (options.stop_after > 0 && run_epochs >= options.stop_after) break;
+      continue;
+    }
     report.valid_loss = has_valid ? MeanLoss(net, data, data.valid_index, options.seed, device)
                                   : std::numeric_limits<double>::quiet_NaN();
     const bool evaluate = hooks.rollout_eval && options.eval_every > 0 &&
@@ -364,6 +428,8 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
     ++run_epochs;
     if (options.stop_after > 0 && run_epochs >= options.stop_after) break;
   }
+  // No rank leaves (rank 0 holds the rendezvous store) before rank 0 has written all.
+  if (parallel) parallel->Barrier();
   if (result.epochs_done == 0) result.epochs_done = start_epoch;
   result.finished = result.epochs_done == epochs;
   result.best_epoch = best.epoch;

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/distributed.h"
 #include "policy/model.h"
 #include "policy/policy.h"
 #include "policy/training_data.h"
@@ -56,6 +57,9 @@ struct EpochReport {
   double seconds = 0;        // wall time of the epoch, evaluation included
   std::optional<double> success_rate;
   bool best = false;  // this epoch became best.pt
+  int processes = 1;             // data-parallel ranks (policy/distributed.h)
+  double allreduce_seconds = 0;  // of this epoch, in the gradient all-reduce (rank 0's)
+  double train_seconds = 0;      // of this epoch, in training steps (all-reduce included)
   nlohmann::json ToJson() const;
 };
 
@@ -84,8 +88,14 @@ struct TrainResult {
 // checkpoints/last.pt. Throws PolicyError naming the directory or file.
 void CheckRunDir(const TrainOptions& options, const std::filesystem::path& run_dir);
 
+//
+// With `parallel` (several processes, policy/distributed.h) every rank calls Train with the
+// same data and options: each computes the gradient of its slice of every global batch,
+// the gradients are summed over the ranks before each step, and only rank 0 writes the
+// run directory, evaluates, and calls the hooks. The weights match a single process with
+// the same options to float rounding (the sums are added in another order).
 TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
                   const TrainOptions& options, const std::filesystem::path& run_dir,
-                  const TrainHooks& hooks = {});
+                  const TrainHooks& hooks = {}, DataParallel* parallel = nullptr);
 
 }  // namespace dreamforge::policy

@@ -41,10 +41,12 @@ int EnvInt(const char* name) {
   return static_cast<int>(x);
 }
 
-// --shard K/N, else mpirun, Slurm array or Kubernetes indexed-job variables.
-void ResolveShard(const DreamArgs& a, int* shard, int* shards) {
+// --shard K/N, else mpirun, Slurm array or Kubernetes indexed-job variables; *launcher
+// names the variable the shard came from ("" for --shard or a single run).
+void ResolveShard(const DreamArgs& a, int* shard, int* shards, std::string* launcher) {
   *shard = 0;
   *shards = 1;
+  launcher->clear();
   if (!a.shard.empty()) {
     int k = -1, n = -1;
     char extra;
@@ -58,18 +60,42 @@ void ResolveShard(const DreamArgs& a, int* shard, int* shards) {
   if (EnvInt("OMPI_COMM_WORLD_SIZE") > 0) {
     *shard = EnvInt("OMPI_COMM_WORLD_RANK");
     *shards = EnvInt("OMPI_COMM_WORLD_SIZE");
+    *launcher = "OMPI_COMM_WORLD_SIZE=" + std::to_string(*shards);
   } else if (EnvInt("SLURM_ARRAY_TASK_COUNT") > 0) {
     const int min = std::max(0, EnvInt("SLURM_ARRAY_TASK_MIN"));
     *shard = EnvInt("SLURM_ARRAY_TASK_ID") - min;
     *shards = EnvInt("SLURM_ARRAY_TASK_COUNT");
+    *launcher = "SLURM_ARRAY_TASK_COUNT=" + std::to_string(*shards);
   } else if (EnvInt("JOB_COMPLETION_INDEX") >= 0) {
     if (a.shards < 1) throw UsageError("dream: JOB_COMPLETION_INDEX is set: give the number of shards with --shards N");
     *shard = EnvInt("JOB_COMPLETION_INDEX");
     *shards = a.shards;
+    *launcher = "JOB_COMPLETION_INDEX with --shards " + std::to_string(*shards);
   }
   if (*shard < 0 || *shard >= *shards) {
     throw UsageError("dream: shard " + std::to_string(*shard) + " is outside 0.." + std::to_string(*shards - 1));
   }
+}
+
+// --out with "{shard}" replaced by the shard index (zero-padded to the width of the
+// largest). A launcher starts every process with the same arguments, so without the
+// placeholder all of its shards would write one file: that is refused.
+std::string ShardOut(const std::string& out, int shard, int shards, const std::string& launcher) {
+  const std::string key = "{shard}";
+  if (out.find(key) == std::string::npos) {
+    if (shards > 1 && !launcher.empty()) {
+      throw UsageError("dream: --out " + out + ": every process of this launch (" + launcher +
+                       ") would write this one file; put {shard} in it, e.g. --out dreams.{shard}.hdf5, and merge "
+                       "the shards afterwards");
+    }
+    return out;
+  }
+  const size_t width = std::to_string(shards - 1).size();
+  std::string index = std::to_string(shard);
+  if (index.size() < width) index.insert(0, width - index.size(), '0');
+  std::string s = out;
+  for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p + index.size())) s.replace(p, key.size(), index);
+  return s;
 }
 
 std::string SummaryPath(const std::string& out) {
@@ -78,7 +104,12 @@ std::string SummaryPath(const std::string& out) {
   return p.string() + ".summary.json";
 }
 
-void RunDream(const DreamArgs& a) {
+void RunDream(const DreamArgs& args) {
+  DreamArgs a = args;
+  augment::GeneratorOptions opt;
+  std::string launcher;
+  ResolveShard(a, &opt.shard, &opt.shards, &launcher);
+  a.out = ShardOut(a.out, opt.shard, opt.shards, launcher);
   if (a.count < 1 || a.count > augment::kMaxDreamCount) {
     throw UsageError("dream: --count " + std::to_string(a.count) + ": expected 1.." +
                      std::to_string(augment::kMaxDreamCount) + " dreams");
@@ -101,8 +132,6 @@ void RunDream(const DreamArgs& a) {
   } else if (a.depth) {
     throw UsageError("dream: --depth needs --cameras");
   }
-  augment::GeneratorOptions opt;
-  ResolveShard(a, &opt.shard, &opt.shards);
   opt.count = a.count;
   opt.chunk = a.chunk;
   opt.max_attempts = a.max_attempts;
@@ -204,7 +233,11 @@ void AddDreamCommand(CLI::App& app) {
       "dream", "Turn one demo into many physically perturbed, physics-verified episodes.");
   cmd->add_option("--demo", a->demo, "Source demo (episode file; its first demo is used)")->required();
   cmd->add_option("--count", a->count, "Episodes to keep (over all shards)")->capture_default_str();
-  cmd->add_option("--out", a->out, "Output episode file (.hdf5); a summary .summary.json is written beside it")->required();
+  cmd->add_option("--out", a->out,
+                  "Output episode file (.hdf5); a summary .summary.json is written beside it.\n"
+                  "{shard} in it is replaced by the shard index (required when a launcher sets the\n"
+                  "shard: every process gets the same arguments)")
+      ->required();
   cmd->add_option("--perturb", a->perturb, "Perturbation spec YAML (default: augment/specs/<task>.yaml)");
   cmd->add_option("--workers", a->workers, "Worker threads, one physics world each (0: all cores)")->capture_default_str();
   AddSeedOption(cmd, "--seed", &a->seed, "Run seed; dream i depends only on (demo, spec, seed, i)");

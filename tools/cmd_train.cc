@@ -23,6 +23,7 @@ struct TrainArgs {
   std::string perturb;
   int workers = 0;
   int threads = 0;
+  double dist_timeout = 300;
   std::vector<std::string> obs_keys;
 };
 
@@ -48,16 +49,30 @@ void RunTrain(TrainArgs a) {
   // Everything that can be checked before the data is loaded is, so no error follows a
   // progress line.
   a.options.Validate();
+  if (!(a.dist_timeout >= 1 && a.dist_timeout <= 86400)) throw UsageError("train: --dist-timeout: must be in [1, 86400] s");
+  policy::DistConfig dist = policy::DistConfig::FromEnvironment();
+  dist.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.dist_timeout * 1000));
   policy::CheckRunDir(a.options, a.out);
   std::optional<augment::PerturbationSpec> user_spec;
   if (a.options.eval_every > 0 && !a.perturb.empty()) user_spec = augment::LoadSpec(a.perturb);
-  // LibTorch here starts with one intra-op thread; training uses every core unless told.
-  torch::set_num_threads(a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  // LibTorch here starts with one intra-op thread; training uses every core unless told,
+  // shared out among the processes of this run on this machine.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(a.threads > 0 ? a.threads : std::max(1, cores / dist.local_world));
   const auto start = std::chrono::steady_clock::now();
+  // Joins the other processes (nothing to do for one), before the data is loaded: a
+  // rendezvous that cannot happen fails fast.
+  if (dist.world > 1) {
+    std::fprintf(stderr, "train: rank %d of %d (%s), rendezvous at %s:%d\n", dist.rank, dist.world,
+                 dist.launcher.c_str(), dist.master_addr.c_str(), dist.master_port);
+  }
+  policy::DataParallel parallel(dist);
+  const bool leader = parallel.leader();
 
   std::optional<Progress> loading;
   const policy::TrainingData data = policy::LoadTrainingData(
       a.data, a.obs_keys.empty() ? policy::DefaultObsKeys() : a.obs_keys, [&](int done, int total) {
+        if (!leader) return;
         if (!loading) loading.emplace("load " + a.data, total);
         if (done % 100 == 0 || done == total) loading->Update(done, "demos");
       });
@@ -105,14 +120,17 @@ void RunTrain(TrainArgs a) {
   }
   policy::TrainResult r;
   try {
-    r = policy::Train(data, data_info, a.options, a.out, hooks);
+    r = policy::Train(data, data_info, a.options, a.out, hooks, &parallel);
   } catch (const c10::Error& e) {
     throw std::runtime_error(std::string("train: LibTorch: ") + e.what_without_backtrace());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("train %s on %s: %d/%d epochs%s; best epoch %d by %s = %.4g -> %s/best.pt; %.1f s\n",
-              a.policy.c_str(), task.c_str(), r.epochs_done, epochs, r.finished ? "" : " (stopped; --resume continues)",
-              r.best_epoch, r.best_criterion.c_str(), r.best_value, a.out.c_str(), seconds);
+  if (!leader) return;  // rank 0 reports for the run
+  const std::string processes = dist.world > 1 ? " on " + std::to_string(dist.world) + " processes" : "";
+  std::printf("train %s on %s%s: %d/%d epochs%s; best epoch %d by %s = %.4g -> %s/best.pt; %.1f s\n",
+              a.policy.c_str(), task.c_str(), processes.c_str(), r.epochs_done, epochs,
+              r.finished ? "" : " (stopped; --resume continues)", r.best_epoch, r.best_criterion.c_str(), r.best_value,
+              a.out.c_str(), seconds);
 }
 
 }  // namespace
@@ -120,6 +138,11 @@ void RunTrain(TrainArgs a) {
 void AddTrainCommand(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   auto* cmd = app.add_subcommand("train", "Train a policy (mlp: behaviour cloning; flow: flow-matching action chunks) on dreams.");
+  cmd->footer(
+      "Several processes (data parallel, LibTorch c10d with Gloo): start N copies with the same\n"
+      "arguments and RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT set (torchrun style), or\n"
+      "under mpirun -np N (OMPI_COMM_WORLD_*) or srun (SLURM_PROCID / SLURM_NTASKS); MASTER_ADDR\n"
+      "defaults to 127.0.0.1 and MASTER_PORT to 29500. Rank 0 writes the run.");
   cmd->add_option("--data", a->data, "Episode file (dreams): mask/train trains, mask/valid validates")->required();
   cmd->add_option("--policy", a->policy, "mlp or flow")->capture_default_str();
   cmd->add_option("--out", a->out, "Run directory (run.json, metrics.jsonl, best.pt, checkpoints/)")->required();
@@ -144,6 +167,10 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--perturb", a->perturb, "Perturbation spec of rollout evaluations (default: the task's)");
   cmd->add_option("--workers", a->workers, "Threads for rollout evaluations (0: all cores)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "LibTorch intra-op threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--dist-timeout", a->dist_timeout,
+                  "Several processes: seconds a rank waits for the others (rendezvous, all-reduce)\n"
+                  "before the run ends naming the ranks that stopped")
+      ->capture_default_str();
   cmd->add_option("--stop-after", a->options.stop_after,
                   "Stop after this many epochs in this invocation, for preemptible jobs (0: run to the end)")
       ->capture_default_str();

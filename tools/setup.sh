@@ -35,6 +35,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # policy learning, images and video (OpenCV; its FFmpeg backend writes the MP4s)
   libtorch-dev libopencv-dev
+  # training on several processes: Gloo's headers for LibTorch's c10d process group, and
+  # Open MPI's mpirun, which tests launch dreams and training with
+  libgloo-dev openmpi-bin
   # headless rendering (render/): EGL and OpenGL headers and dispatch libraries, Mesa's EGL
   # (surfaceless platform) and its software rasterizer llvmpipe (no GPU, no display needed)
   libegl-dev libgl-dev libopengl-dev libegl-mesa0 libgl1-mesa-dri

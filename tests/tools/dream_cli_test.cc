@@ -85,8 +85,8 @@ TEST_F(DreamCliTest, KilledAndResumedEqualsUninterrupted) {
 TEST_F(DreamCliTest, ShardsFromTheCommandLineAndFromMpiMergeToTheSingleRun) {
   ASSERT_EQ(Shell(Dream("full.hdf5")).status, 0);
   ASSERT_EQ(Shell(Dream("s0.hdf5", "--shard 0/2")).status, 0);
-  // The second shard learns its rank from mpirun's variables.
-  const CmdResult s1 = Shell("OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 " + Dream("s1.hdf5"));
+  // The second shard learns its rank from mpirun's variables, and its file name from them.
+  const CmdResult s1 = Shell("OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 " + Dream("s{shard}.hdf5"));
   ASSERT_EQ(s1.status, 0) << s1.output;
   const CmdResult m = Shell(kBin + " merge " + (dir_ / "s0.hdf5").string() + " " +
                             (dir_ / "s1.hdf5").string() + " --out " + (dir_ / "m.hdf5").string());
@@ -96,6 +96,38 @@ TEST_F(DreamCliTest, ShardsFromTheCommandLineAndFromMpiMergeToTheSingleRun) {
                                   (dir_ / "m2.hdf5").string());
   EXPECT_EQ(missing.status, 2);
   EXPECT_THAT(missing.output, HasSubstr("missing"));
+}
+
+// A real launcher: Open MPI's mpirun starts both shards with the same arguments; {shard}
+// in --out gives each its file, and merge joins them into the single-process bytes. A
+// Slurm array is simulated by its variables (no daemon needed).
+TEST_F(DreamCliTest, MpirunAndSlurmArrayShardsMergeToTheSingleRun) {
+  const std::string dream = kBin + " dream --demo " + kDemo + " --count 20 --chunk 4 --seed 5 --workers 1 --out ";
+  ASSERT_EQ(Shell(dream + (dir_ / "full.hdf5").string()).status, 0);
+  // Without {shard}, every process would write the same file: refused, naming the launcher.
+  const CmdResult same = Shell("OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 " + dream + (dir_ / "x.hdf5").string());
+  EXPECT_EQ(same.status, 2);
+  EXPECT_THAT(same.output, HasSubstr("every process of this launch (OMPI_COMM_WORLD_SIZE=2) would write this one file; put {shard} in it"));
+  const std::string shards = (dir_ / "mpi.{shard}.hdf5").string();
+  if (Shell("command -v mpirun").status == 0) {
+    const CmdResult r = Shell("mpirun --allow-run-as-root --oversubscribe -np 2 " + dream + shards);
+    ASSERT_EQ(r.status, 0) << r.output;
+    const CmdResult m = Shell(kBin + " merge " + (dir_ / "mpi.0.hdf5").string() + " " + (dir_ / "mpi.1.hdf5").string() +
+                              " --out " + (dir_ / "mpi.hdf5").string());
+    ASSERT_EQ(m.status, 0) << m.output;
+    EXPECT_TRUE(Bytes(dir_ / "full.hdf5") == Bytes(dir_ / "mpi.hdf5"));
+  } else {
+    std::printf("mpirun is not installed (tools/setup.sh installs openmpi-bin): the mpirun launch was skipped\n");
+  }
+  const std::string slurm = (dir_ / "slurm.{shard}.hdf5").string();
+  const CmdResult a = Shell("SLURM_ARRAY_TASK_ID=3 SLURM_ARRAY_TASK_MIN=3 SLURM_ARRAY_TASK_COUNT=2 " + dream + slurm);
+  const CmdResult b = Shell("SLURM_ARRAY_TASK_ID=4 SLURM_ARRAY_TASK_MIN=3 SLURM_ARRAY_TASK_COUNT=2 " + dream + slurm);
+  ASSERT_EQ(a.status, 0) << a.output;
+  ASSERT_EQ(b.status, 0) << b.output;
+  const CmdResult m = Shell(kBin + " merge " + (dir_ / "slurm.0.hdf5").string() + " " + (dir_ / "slurm.1.hdf5").string() +
+                            " --out " + (dir_ / "slurm.hdf5").string());
+  ASSERT_EQ(m.status, 0) << m.output;
+  EXPECT_TRUE(Bytes(dir_ / "full.hdf5") == Bytes(dir_ / "slurm.hdf5"));
 }
 
 TEST_F(DreamCliTest, BadSpecsAndFlagsAreRejectedNamingTheField) {
