@@ -22,7 +22,7 @@ common=(--data "$data" --policy mlp --epochs "$epochs" --batch 256 --seed 1)
 port=$((29600 + RANDOM % 1000))
 "$bin" train "${common[@]}" --out "$work/one" >/dev/null 2>&1
 for r in 1 0; do
-  RANK=$r WORLD_SIZE=2 MASTER_PORT=$port "$bin" train "${common[@]}" --out "$work/two" >/dev/null 2>&1 &
+  RANK=$r WORLD_SIZE=2 MASTER_PORT=$port "$bin" train "${common[@]}" --out "$work/two" >"$work/two.$r.log" 2>&1 &
 done
 wait
 /usr/bin/python3 - "$work/one/metrics.jsonl" "$work/two/metrics.jsonl" <<'PY'
