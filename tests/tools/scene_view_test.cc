@@ -129,6 +129,23 @@ TEST(SceneView, ParseAndNone) {
   EXPECT_EQ(v.posted(), 0);
 }
 
+// A pseudo-terminal of a given size for the view to draw on, in a process with no display.
+struct Pty {
+  Pty(int cols, int rows) {
+    winsize ws{};
+    ws.ws_col = static_cast<unsigned short>(cols);
+    ws.ws_row = static_cast<unsigned short>(rows);
+    EXPECT_EQ(openpty(&master, &slave, nullptr, nullptr, &ws), 0);
+    unsetenv("DISPLAY");
+    unsetenv("WAYLAND_DISPLAY");
+  }
+  ~Pty() {
+    close(master);
+    close(slave);
+  }
+  int master = -1, slave = -1;
+};
+
 // Reads what the view wrote to the pseudo-terminal until `done` holds or 10 s pass.
 template <typename Pred>
 std::string Drain(int master, std::string* out, Pred done) {
@@ -145,16 +162,11 @@ std::string Drain(int master, std::string* out, Pred done) {
 }
 
 TEST(SceneView, TerminalViewDrawsThePictureAndPanelAndGivesTheScreenBack) {
-  int master = -1, slave = -1;
-  winsize ws{};
-  ws.ws_col = 100;
-  ws.ws_row = 30;
-  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, &ws), 0);
-  unsetenv("DISPLAY");
-  unsetenv("WAYLAND_DISPLAY");
+  Pty pty(100, 30);
+  const int master = pty.master;
   auto scene = Scene("bottle_place");
   SceneView::Options o;
-  o.terminal_fd = slave;
+  o.terminal_fd = pty.slave;
   o.keys_hint = "keys: q quit";
   {
     SceneView view(scene, o);
@@ -192,22 +204,14 @@ TEST(SceneView, TerminalViewDrawsThePictureAndPanelAndGivesTheScreenBack) {
     EXPECT_THAT(out, HasSubstr("\x1b[?1049l"));  // the normal screen back, then the messages
     EXPECT_THAT(out, HasSubstr("hello from the session\r\n"));
   }
-  close(master);
-  close(slave);
 }
 
 // A terminal that stops reading (a stalled SSH link) must not keep the session from ending.
 TEST(SceneView, CloseReturnsWhenTheTerminalStopsReading) {
-  int master = -1, slave = -1;
-  winsize ws{};
-  ws.ws_col = 200;
-  ws.ws_row = 60;
-  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, &ws), 0);
-  unsetenv("DISPLAY");
-  unsetenv("WAYLAND_DISPLAY");
+  Pty pty(200, 60);
   auto scene = Scene("bottle_place");
   SceneView::Options o;
-  o.terminal_fd = slave;
+  o.terminal_fd = pty.slave;
   SceneView view(scene, o);
   ASSERT_EQ(view.mode(), ViewMode::kTerminal);
   sim::World world(scene, scene->Nominal());
@@ -219,20 +223,12 @@ TEST(SceneView, CloseReturnsWhenTheTerminalStopsReading) {
   const auto t0 = std::chrono::steady_clock::now();
   view.Close();
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
-  close(master);
-  close(slave);
 }
 
 TEST(SceneView, ExplicitTerminalOnATinyTerminalIsAUsageErrorAutoFallsBackToNone) {
-  int master = -1, slave = -1;
-  winsize ws{};
-  ws.ws_col = 60;
-  ws.ws_row = 20;
-  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, &ws), 0);
-  unsetenv("DISPLAY");
-  unsetenv("WAYLAND_DISPLAY");
+  Pty pty(60, 20);
   SceneView::Options o;
-  o.terminal_fd = slave;
+  o.terminal_fd = pty.slave;
   o.mode = ViewMode::kTerminal;
   try {
     SceneView view(Scene("bottle_place"), o);
@@ -253,8 +249,6 @@ TEST(SceneView, ExplicitTerminalOnATinyTerminalIsAUsageErrorAutoFallsBackToNone)
     EXPECT_THAT(e.what(), HasSubstr("--view window: no X server answers on DISPLAY :97"));
   }
   unsetenv("DISPLAY");
-  close(master);
-  close(slave);
 }
 
 }  // namespace
