@@ -1,5 +1,7 @@
 #include "policy/policy.h"
 
+#include <torch/version.h>
+
 #include <algorithm>
 #include <fstream>
 
@@ -48,6 +50,23 @@ std::string Shape(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
+std::string LibTorchVersion() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+void CheckCheckpointVersion(const nlohmann::json& run, const std::filesystem::path& file) {
+  const nlohmann::json v = run.value("libtorch", nlohmann::json());
+  if (!v.is_string()) return;
+  const std::string written = v.get<std::string>();
+  if (written.substr(0, written.find('.')) != std::to_string(TORCH_VERSION_MAJOR)) {
+    throw PolicyError(file.string() + ": written by LibTorch " + written + " (run.json libtorch), but this dreamforge links LibTorch " +
+                      LibTorchVersion() +
+                      ": checkpoint archives do not load across major versions; export the run with the "
+                      "LibTorch that trained it (a bundle is version- and device-independent) or train again");
+  }
+}
+
 void LoadCheckpointWeights(Net& net, torch::serialize::InputArchive& archive, const std::filesystem::path& file,
                            const std::string& where) {
   // LibTorch's load replaces a parameter with the stored tensor, shape and all, so without
@@ -89,13 +108,17 @@ std::shared_ptr<const Policy> Policy::Load(const std::filesystem::path& run_dir,
     throw PolicyError(file.string() + ": no such checkpoint (has training finished an epoch?)");
   }
   p->net = Net(p->model);
+  CheckCheckpointVersion(run, file);
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(file.string());
     LoadCheckpointWeights(p->net, archive, file, (run_dir / "run.json").string());
   } catch (const c10::Error& e) {
+    const std::string written = run.value("libtorch", std::string("?"));
     throw PolicyError(file.string() + ": not a checkpoint of this model (" +
-                      std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+                      std::string(e.what_without_backtrace()).substr(0, 200) + ")" +
+                      (written != LibTorchVersion() ? "; written by LibTorch " + written + ", read by " + LibTorchVersion()
+                                                    : std::string()));
   }
   p->net->eval();
   return p;

@@ -50,6 +50,15 @@ void LoadCheckpointWeights(Net& net, torch::serialize::InputArchive& archive, co
 // Reads run.json of a run directory (throws PolicyError if missing or not JSON).
 nlohmann::json ReadRunJson(const std::filesystem::path& run_dir);
 
+// The LibTorch this binary links, e.g. "1.13.0" (run.json records it as "libtorch").
+std::string LibTorchVersion();
+// Refuses, before LibTorch opens it, a checkpoint of the run whose run.json says it was
+// written by LibTorch of another major version: such archives do not load across major
+// versions (2.x aborted the process on a 1.13 archive rather than throwing). Throws
+// PolicyError naming the file and both versions. A run.json without "libtorch" (older
+// runs) passes; so does another minor version, whose load errors name both versions too.
+void CheckCheckpointVersion(const nlohmann::json& run, const std::filesystem::path& file);
+
 // The policy's LibTorch network as the runner's predictor (robot/policy_runner.h): its own
 // copy of the network (runners on different threads never share one), CPU, no gradients.
 // Not real-time safe (LibTorch allocates); a bundle's Eigen runtime is.

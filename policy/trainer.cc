@@ -223,6 +223,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
   const int epochs = options.Epochs();
 
   nlohmann::json run = {{"format", kRunFormat},
+                        {"libtorch", LibTorchVersion()},
                         {"task", data.env_args.value("env_name", "")},
                         {"env_args", data.env_args},
                         {"data", data_info},
@@ -257,6 +258,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
         Mismatch(run_json, std::string("train.") + field, "differs");
       }
     }
+    CheckCheckpointVersion(old, last_pt);
     try {
       torch::serialize::InputArchive archive;
       archive.load_from(last_pt.string(), device);

@@ -263,6 +263,36 @@ TEST_F(TrainerTest, ARunJsonWidthThatDisagreesWithTheCheckpointIsRefused) {
   }
 }
 
+// run.json records the LibTorch that wrote the checkpoints; one of another major version
+// is refused before LibTorch opens the archive (2.x aborted the process on 1.13's).
+TEST_F(TrainerTest, ACheckpointOfAnotherLibTorchMajorVersionIsRefusedNamingBoth) {
+  const TrainingData data = LoadTrainingData(WriteData(4, 10), kKeys);
+  TrainOptions o = Small(PolicyType::kMlp, 1);
+  Train(data, {}, o, dir_ / "run");
+  nlohmann::json run = ReadRunJson(dir_ / "run");
+  EXPECT_EQ(run["libtorch"], LibTorchVersion());
+  EXPECT_NO_THROW(Policy::Load(dir_ / "run", "last"));
+  run["libtorch"] = "9.1.0";
+  std::ofstream(dir_ / "run" / "run.json") << run.dump(2);
+  for (const char* checkpoint : {"last", "best"}) {
+    try {
+      Policy::Load(dir_ / "run", checkpoint);
+      FAIL() << checkpoint << " loaded";
+    } catch (const PolicyError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("written by LibTorch 9.1.0 (run.json libtorch), but this dreamforge links LibTorch " +
+                                      LibTorchVersion()));
+    }
+  }
+  o.resume = true;
+  o.epochs = 2;
+  try {
+    Train(data, {}, o, dir_ / "run");
+    FAIL() << "resumed";
+  } catch (const PolicyError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("last.pt: written by LibTorch 9.1.0"));
+  }
+}
+
 TEST_F(TrainerTest, AnExistingRunIsNotOverwrittenWithoutResume) {
   const TrainingData data = LoadTrainingData(WriteData(4, 5), kKeys);
   Train(data, {}, Small(PolicyType::kMlp, 1), dir_ / "run");
