@@ -237,10 +237,18 @@ LoopExit ControlLoop::Run() {
       lost = ++misses >= options_.max_consecutive_misses;
     } else {
       misses = 0;
-      controller_.Compute(state, &command);
+      if (controller_.safety().JointsPlausible(state.q) || !state.q.allFinite()) {
+        controller_.Compute(state, &command);  // (NaN joints: held by Compute's own check)
+      } else {
+        controller_.Hold(SafetyEvent::kImplausibleObservation, &command);
+      }
       if (NowNs() > scheduled + budget_ns) {
         ++stats_.deadline_misses;
-        controller_.Hold(SafetyEvent::kDeadlineMiss, &command);
+        if (command.hold) {  // already a hold: count the miss, not a second hold
+          controller_.safety().Count(SafetyEvent::kDeadlineMiss);
+        } else {
+          controller_.Hold(SafetyEvent::kDeadlineMiss, &command);
+        }
       }
     }
     Send(&command);

@@ -5,8 +5,10 @@
 // Watchdog: a step whose command would go out after its deadline (scheduled start +
 // step budget) sends a hold instead (kDeadlineMiss); a Read that times out or fails sends
 // a hold (kHardwareTimeout / kHardwareError); after max_consecutive_misses such reads in a
-// row the loop stops with LoopExit::kHardwareLost. A first state that is not finite, or no
-// first state at all, refuses the start (no command is ever sent then).
+// row the loop stops with LoopExit::kHardwareLost. A state whose joints lie beyond the
+// chain's limits (SafetyFilter::JointsPlausible) is held on (kImplausibleObservation). A
+// first state that is not finite or not plausible, or no first state at all, refuses the
+// start (no command is ever sent then).
 //
 // Real-time: in kRealtime mode Run tries SCHED_FIFO (fifo_priority) and mlockall, warns
 // once on stderr when they are not permitted, and restores both when it returns. After

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 namespace dreamforge::robot {
 
@@ -15,7 +16,8 @@ constexpr int kSpeedRounds = 8;
 const char* const kEventNames[kSafetyEventCount] = {
     "non_finite_observation", "non_finite_policy",  "non_finite_command", "joint_position",
     "joint_velocity",         "joint_acceleration", "eef_speed",          "workspace_clamp",
-    "workspace_hold",         "deadline_miss",      "hardware_timeout",   "hardware_error"};
+    "workspace_hold",         "deadline_miss",      "hardware_timeout",   "hardware_error",
+    "implausible_observation"};
 
 }  // namespace
 
@@ -28,6 +30,23 @@ nlohmann::json SafetyReport::ToJson() const {
   nlohmann::json events = nlohmann::json::object();
   for (int i = 0; i < kSafetyEventCount; ++i) events[kEventNames[i]] = counts[i];
   return {{"holds", holds}, {"clamped_steps", clamped_steps}, {"events", events}};
+}
+
+SafetyLimits TighterLimits(const SafetyLimits& a, const SafetyLimits& b) {
+  SafetyLimits t;
+  t.workspace_min = a.workspace_min.cwiseMax(b.workspace_min);
+  t.workspace_max = a.workspace_max.cwiseMin(b.workspace_max);
+  for (int i = 0; i < 3; ++i) {
+    if (!(t.workspace_min[i] < t.workspace_max[i])) {
+      throw std::invalid_argument("safety limits: the workspace boxes do not overlap on axis " +
+                                  std::string(1, "xyz"[i]));
+    }
+  }
+  t.max_eef_speed = std::min(a.max_eef_speed, b.max_eef_speed);
+  t.max_joint_velocity = a.max_joint_velocity.cwiseMin(b.max_joint_velocity);
+  t.max_joint_acceleration = a.max_joint_acceleration.cwiseMin(b.max_joint_acceleration);
+  t.joint_margin = std::max(a.joint_margin, b.joint_margin);
+  return t;
 }
 
 SafetyFilter::SafetyFilter(const SafetyLimits& limits, const KinematicChain& chain, double dt)
@@ -66,8 +85,18 @@ double SafetyFilter::OutsideBox(const Eigen::Vector3d& p) const {
   return (below + above).norm();
 }
 
+bool SafetyFilter::JointsPlausible(const Vector7d& q) const {
+  for (int i = 0; i < kArmDof; ++i) {
+    if (!(q[i] >= kinematics_.lower()[i] - kJointLimitTolerance &&
+          q[i] <= kinematics_.upper()[i] + kJointLimitTolerance)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool SafetyFilter::Reset(const Vector7d& q, double gripper) {
-  if (!q.allFinite() || !std::isfinite(gripper)) {
+  if (!q.allFinite() || !std::isfinite(gripper) || !JointsPlausible(q)) {
     started_ = false;
     return false;
   }

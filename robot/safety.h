@@ -3,7 +3,10 @@
 //
 // It works on the sequence of commands actually sent (Commit), one control period dt
 // apart, and enforces, in this order:
-//   1. finiteness of the observation, the policy output and the command (else hold);
+//   1. finiteness of the observation, the policy output and the command (else hold); the
+//      measured joints within the chain's limits (+- kJointLimitTolerance): a state beyond
+//      them is a glitch or in the wrong units (JointsPlausible; Reset refuses it, the
+//      control loop holds on it);
 //   2. joint position limits shrunk by joint_margin (clamp; a target already outside
 //      that band, e.g. at start-up, may not move further out);
 //   3. joint velocity |q_k - q_{k-1}| / dt <= max_joint_velocity and acceleration
@@ -50,6 +53,7 @@ enum class SafetyEvent {
   kDeadlineMiss,          // hold: the step finished after its deadline (control loop)
   kHardwareTimeout,       // hold: the hardware did not answer in time (control loop)
   kHardwareError,         // hold: the hardware reported an error (control loop)
+  kImplausibleObservation,  // hold: measured joints beyond the chain's limits (control loop)
   kCount
 };
 inline constexpr int kSafetyEventCount = static_cast<int>(SafetyEvent::kCount);
@@ -65,23 +69,37 @@ struct SafetyReport {
   nlohmann::json ToJson() const;
 };
 
+// The tighter of two sets of limits, field by field: the intersection of the workspace
+// boxes, the smaller TCP speed, joint velocities and accelerations, the larger joint
+// margin. Bounds a bundle's limits by the robot's own (`control --robot-limits`), so a
+// bundle that asks for more than the robot allows gets the robot's limits. Throws
+// std::invalid_argument naming the axis when the boxes do not intersect. Not real-time
+// safe (call before the controller is built).
+SafetyLimits TighterLimits(const SafetyLimits& a, const SafetyLimits& b);
+
 class SafetyFilter {
  public:
   // Distance outside the workspace box tolerated on the commanded TCP (IK residuals), m.
   static constexpr double kWorkspaceTolerance = 1e-3;
+  // How far measured joints may lie beyond the chain's limits (sensor overshoot), rad.
+  static constexpr double kJointLimitTolerance = 0.02;
 
   // dt: control period, s. Allocates; not real-time safe.
   SafetyFilter(const SafetyLimits& limits, const KinematicChain& chain, double dt);
 
   // Starts from the measured joints (taken as the last sent target, at rest) and the
   // measured gripper opening. Returns false (and leaves the filter unstarted) if either is
-  // not finite.
+  // not finite or the joints are not plausible (JointsPlausible): a target it would hold
+  // there could be far outside the robot's limits.
   bool Reset(const Vector7d& q, double gripper);
   bool started() const { return started_; }
 
   // Finiteness (and a non-degenerate object quaternion) of a hardware state; the caller
   // holds with kNonFiniteObservation when it fails.
   static bool CheckObservation(const RobotState& state);
+  // Whether measured joints lie within the chain's limits widened by kJointLimitTolerance
+  // (false for NaN). Real-time safe.
+  bool JointsPlausible(const Vector7d& q) const;
   // Clamps a Cartesian TCP target position (base frame, m) into the workspace box;
   // counts kWorkspaceClamp when it changes. NaN is left for Filter to catch.
   void ClampWorkspace(Eigen::Vector3d* position);

@@ -50,6 +50,23 @@ inline void WriteJson(const std::filesystem::path& path, const nlohmann::json& j
   std::ofstream(path) << j.dump(1) << "\n";
 }
 
+// The tiny mlp turned into a constant policy: every step executes `action` (raw gripper).
+inline std::shared_ptr<const robot::Bundle> ConstantPolicy(const robot::Vector7f& action) {
+  robot::Bundle b = *LoadTiny("tiny_mlp");
+  for (robot::DenseLayer& l : b.layers) {
+    l.weight.setZero();
+    l.bias.setZero();
+  }
+  const robot::FeatureStats& s = b.normalization.action;
+  for (int i = 0; i < 7; ++i) {
+    const double range = s.max[i] - s.min[i];
+    b.layers.back().bias[i] = static_cast<float>(
+        range < 1e-4 ? action[i] - s.min[i] : 2.0 * (action[i] - s.min[i]) / range - 1.0);
+  }
+  b.model.gripper = robot::GripperMode::kRaw;
+  return std::make_shared<const robot::Bundle>(b);
+}
+
 // Copies a tiny bundle into dst (created).
 inline void CopyBundle(const std::string& name, const std::filesystem::path& dst) {
   std::filesystem::create_directories(dst);

@@ -46,23 +46,6 @@ void ExpectAllFinite(const MockHardware& hw) {
   }
 }
 
-// The tiny mlp turned into a constant policy: every step executes `action` (raw gripper).
-std::shared_ptr<const Bundle> ConstantPolicy(const Vector7f& action) {
-  Bundle b = *test::LoadTiny("tiny_mlp");
-  for (DenseLayer& l : b.layers) {
-    l.weight.setZero();
-    l.bias.setZero();
-  }
-  const FeatureStats& s = b.normalization.action;
-  for (int i = 0; i < 7; ++i) {
-    const double range = s.max[i] - s.min[i];
-    b.layers.back().bias[i] = static_cast<float>(
-        range < 1e-4 ? action[i] - s.min[i] : 2.0 * (action[i] - s.min[i]) / range - 1.0);
-  }
-  b.model.gripper = GripperMode::kRaw;
-  return std::make_shared<const Bundle>(b);
-}
-
 TEST(FaultTest, NanFromThePolicyHoldsEveryStep) {
   Bundle b = *test::LoadTiny("tiny_mlp");
   b.layers[1].bias[5] = std::numeric_limits<float>::quiet_NaN();
@@ -102,7 +85,7 @@ TEST(FaultTest, JointLimitBreachIsClamped) {
   Vector7f out = Vector7f::Zero();
   out[5] = 1.0f;
   out[6] = -1.0f;
-  Bundle b = *ConstantPolicy(out);
+  Bundle b = *test::ConstantPolicy(out);
   b.safety.workspace_min = Eigen::Vector3d::Constant(-5);
   b.safety.workspace_max = Eigen::Vector3d::Constant(5);
   Controller controller(std::make_shared<const Bundle>(b), 1);
@@ -125,7 +108,7 @@ TEST(FaultTest, WorkspaceBreachIsClampedAtTheBoxFace) {
   // Straight down: the box floor is z = 0 in the tiny bundles.
   Vector7f down = Vector7f::Zero();
   down[2] = -1.0f;
-  Controller controller(ConstantPolicy(down), 1);
+  Controller controller(test::ConstantPolicy(down), 1);
   MockHardware hw(Mock());
   ControlLoop loop(controller, hw, Fast(40));
   EXPECT_EQ(loop.Run(), LoopExit::kStepLimit);

@@ -5,12 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <mutex>
 #include <thread>
+#include <memory>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -20,6 +19,7 @@
 #include "robot/controller.h"
 #include "robot/panda_chain.h"
 #include "robot/udp_protocol.h"
+#include "tests/common/fault_bridge.h"
 #include "tests/robot/alloc_counter.h"
 #include "tests/robot/edge_test_util.h"
 
@@ -114,81 +114,13 @@ TEST(UdpProtocolTest, RejectsCorruptPackets) {
   EXPECT_STREQ(DecodeStatusName(DecodeStatus::kBadChecksum), "bad_checksum");
 }
 
-// A robot on loopback: streams its state every `period`, mirrors the commands it gets,
-// and can fall silent after a number of states.
-class FakeRobot {
- public:
-  FakeRobot() {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    state_ = SampleState(0);
-  }
-  ~FakeRobot() {
-    Stop();
-    ::close(fd_);
-  }
-  std::uint16_t port() const { return port_; }
-
-  void Start(std::uint16_t controller_port, double period_s, int silent_after) {
-    thread_ = std::thread([=] { Run(controller_port, period_s, silent_after); });
-  }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::vector<Command> commands() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return commands_;
-  }
-  int states_sent() const { return sent_; }
-
- private:
-  void Run(std::uint16_t controller_port, double period_s, int silent_after) {
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    to.sin_port = htons(controller_port);
-    std::uint8_t rx[256], tx[kStatePacketSize];
-    while (!stop_) {
-      ssize_t n;
-      while ((n = ::recv(fd_, rx, sizeof(rx), 0)) > 0) {
-        Command c;
-        std::uint64_t state_seq;
-        if (DecodeCommand(rx, static_cast<size_t>(n), &c, &state_seq) != DecodeStatus::kOk)
-          continue;
-        std::lock_guard<std::mutex> lock(mu_);
-        commands_.push_back(c);
-        if (!c.hold) {
-          state_.q = c.q_target;
-          state_.fingers.setConstant(FingerTarget(c.gripper, 0.04));
-        }
-      }
-      if (silent_after < 0 || sent_ < silent_after) {
-        ++state_.seq;
-        state_.time += period_s;
-        EncodeState(state_, tx);
-        ::sendto(fd_, tx, sizeof(tx), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
-        ++sent_;
-      }
-      std::this_thread::sleep_for(std::chrono::duration<double>(period_s));
-    }
-  }
-
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> sent_{0};
-  std::mutex mu_;
-  std::vector<Command> commands_;
-  RobotState state_;
-};
+// A robot on loopback (tests/common/fault_bridge.h) that streams SampleState every
+// `period_s`, executes the commands it gets (checking them against the Panda's joint limits
+// and speeds) and falls silent after `silent_after` states (-1: never).
+std::unique_ptr<test::CheckingRobot> FakeRobot(double period_s, int silent_after) {
+  return std::make_unique<test::CheckingRobot>(PandaChain(), test::ChainLimits(PandaChain(), 0.05), SampleState(0),
+                                               period_s, 0.04, silent_after);
+}
 
 UdpHardwareConfig LoopbackConfig(std::uint16_t robot_port, double timeout_s) {
   UdpHardwareConfig cfg;
@@ -214,7 +146,7 @@ TEST(UdpHardwareTest, BadAddressesAreNamed) {
 }
 
 TEST(UdpHardwareTest, DropsStaleReorderedAndCorruptPackets) {
-  FakeRobot robot;  // used only for its socket address; not started
+  test::LoopbackSocket robot;  // a robot address that never answers
   UdpHardware hw(LoopbackConfig(robot.port(), 0.05));
   const int tx = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in to{};
@@ -256,9 +188,9 @@ TEST(UdpHardwareTest, DropsStaleReorderedAndCorruptPackets) {
 }
 
 TEST(UdpHardwareTest, ControlsAFakeRobotOnLoopback) {
-  FakeRobot robot;
-  UdpHardware hw(LoopbackConfig(robot.port(), 0.05));
-  robot.Start(hw.local_port(), 0.002, -1);
+  const auto robot = FakeRobot(0.002, -1);
+  UdpHardware hw(LoopbackConfig(robot->port(), 0.05));
+  robot->Start(hw.local_port());
   Controller controller(test::LoadTiny("tiny_mlp"), 1);
   LoopOptions opt;
   opt.mode = LoopMode::kAsFastAsPossible;
@@ -272,23 +204,26 @@ TEST(UdpHardwareTest, ControlsAFakeRobotOnLoopback) {
     EXPECT_EQ(counter.malloc_calls(), 0);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  robot.Stop();
-  const std::vector<Command> got = robot.commands();
+  robot->Stop();
+  const std::vector<test::ReceivedCommand> got = robot->commands();
   ASSERT_EQ(got.size(), 30u);
   for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_EQ(got[i].seq, i + 1);
-    EXPECT_TRUE(got[i].q_target.allFinite());
+    EXPECT_EQ(got[i].command.seq, i + 1);
+    EXPECT_TRUE(got[i].command.q_target.allFinite());
+    EXPECT_GE(got[i].state_seq, i + 1);  // each from a newer state
   }
+  EXPECT_EQ(robot->stats().total_violations(), 0u);
+  EXPECT_EQ(robot->stats().executed, 30u);
   EXPECT_GE(hw.stats().accepted, 30u);
   EXPECT_EQ(hw.stats().dropped_checksum, 0u);
   EXPECT_EQ(loop.stats().hardware_timeouts, 0u);
-  EXPECT_NE(got.back().q_target, PandaHomeJoints());
+  EXPECT_NE(got.back().command.q_target, PandaHomeJoints());
 }
 
 TEST(UdpHardwareTest, SilentRobotMakesTheControllerHoldThenStop) {
-  FakeRobot robot;
-  UdpHardware hw(LoopbackConfig(robot.port(), 0.05));
-  robot.Start(hw.local_port(), 0.003, 15);  // 15 states, then silence
+  const auto robot = FakeRobot(0.003, 15);  // 15 states, then silence
+  UdpHardware hw(LoopbackConfig(robot->port(), 0.05));
+  robot->Start(hw.local_port());
   Controller controller(test::LoadTiny("tiny_mlp"), 1);
   LoopOptions opt;
   opt.mode = LoopMode::kAsFastAsPossible;
@@ -297,10 +232,11 @@ TEST(UdpHardwareTest, SilentRobotMakesTheControllerHoldThenStop) {
   ControlLoop loop(controller, hw, opt);
   EXPECT_EQ(loop.Run(), LoopExit::kHardwareLost);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  robot.Stop();
+  robot->Stop();
   EXPECT_EQ(loop.stats().hardware_timeouts, 4u);
   EXPECT_EQ(loop.stats().safety.count(SafetyEvent::kHardwareTimeout), 4u);
-  const std::vector<Command> got = robot.commands();
+  std::vector<Command> got;
+  for (const test::ReceivedCommand& r : robot->commands()) got.push_back(r.command);
   ASSERT_GE(got.size(), 5u);
   for (const Command& c : got) EXPECT_TRUE(c.q_target.allFinite());
   for (size_t i = got.size() - 4; i < got.size(); ++i) {
