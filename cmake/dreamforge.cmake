@@ -5,6 +5,9 @@ function(df_add_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
   target_include_directories(${name} PRIVATE "${PROJECT_SOURCE_DIR}")
+  if(DF_SANITIZE_THREAD)
+    target_sources(${name} PRIVATE "${PROJECT_SOURCE_DIR}/cmake/tsan_suppressions.cc")
+  endif()
   target_compile_definitions(${name} PRIVATE
     DF_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     DF_BINARY_DIR="${PROJECT_BINARY_DIR}")
