@@ -1,6 +1,10 @@
 #include "policy/export.h"
 
+#include <fcntl.h>
 #include <torch/script.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cmath>
 #include <cstdio>
@@ -69,14 +73,44 @@ Constants MakeConstants(const Policy& p) {
 
 int NumLayers(const Policy& p) { return static_cast<int>(p.model.hidden.size()) + 1; }
 
+// Flushes a written file to disk (before it is renamed into place); false with errno set
+// when that fails.
+bool SyncFile(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return ok;
+}
+
+// Renames `tmp` (written and closed) to `path` after syncing it; on failure removes `tmp`
+// and throws naming the path and the reason.
+void CommitFile(const fs::path& tmp, const fs::path& path) {
+  if (!SyncFile(tmp) || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw std::runtime_error(path.string() + ": cannot write (" + reason + ")");
+  }
+}
+
+// Writes `bytes` to `path` through `path`.tmp, synced and renamed: never half-written.
 void WriteAtomic(const fs::path& path, const std::string& bytes) {
   const fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw std::runtime_error(tmp.string() + ": cannot write");
+    out.close();
+    if (!out) {
+      const std::string reason = std::strerror(errno);
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw std::runtime_error(path.string() + ": cannot write (" + reason + ")");
+    }
   }
-  fs::rename(tmp, path);
+  CommitFile(tmp, path);
 }
 
 std::string FloatBytes(const torch::Tensor& t) {
@@ -289,8 +323,15 @@ void WriteTorchScript(const Policy& policy, const fs::path& path) {
   }
   module.define(s.str());
   const fs::path tmp = path.string() + ".tmp";
-  module.save(tmp.string());
-  fs::rename(tmp, path);
+  try {
+    module.save(tmp.string());
+  } catch (const c10::Error& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    const std::string what = e.what_without_backtrace();
+    throw std::runtime_error(path.string() + ": cannot write (" + what.substr(0, what.find('\n')) + ")");
+  }
+  CommitFile(tmp, path);
 }
 
 void WriteOnnx(const Policy& policy, const fs::path& path) {

@@ -2,8 +2,13 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -32,21 +37,45 @@ torch::Generator MakeGenerator(uint64_t seed) {
   return at::make_generator<at::CPUGeneratorImpl>(seed);
 }
 
-// Writes `content` to `path` through a .tmp file and a rename: never half-written.
+// A failed write of `path`: removes its .tmp and throws (a runtime failure, not bad input)
+// naming the path and the reason.
+[[noreturn]] void WriteFailed(const fs::path& path, const fs::path& tmp, const std::string& reason) {
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  throw std::runtime_error(path.string() + ": cannot write (" + reason + ")");
+}
+
+// Syncs the closed file `tmp` and renames it to `path`.
+void Commit(const fs::path& tmp, const fs::path& path) {
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && ::fsync(fd) == 0;
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) WriteFailed(path, tmp, std::strerror(err));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) WriteFailed(path, tmp, std::strerror(errno));
+}
+
+// Writes `content` to `path` through a .tmp file, fsync and a rename: never half-written.
 void WriteFileAtomic(const fs::path& path, const std::string& content) {
   const fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << content;
-    if (!out.flush()) throw std::runtime_error(tmp.string() + ": cannot write");
+    out.close();
+    if (!out) WriteFailed(path, tmp, std::strerror(errno));
   }
-  fs::rename(tmp, path);
+  Commit(tmp, path);
 }
 
 void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const fs::path& path) {
   const fs::path tmp = path.string() + ".tmp";
-  archive.save_to(tmp.string());
-  fs::rename(tmp, path);
+  try {
+    archive.save_to(tmp.string());
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    WriteFailed(path, tmp, what.substr(0, what.find('\n')));
+  }
+  Commit(tmp, path);
 }
 
 // Model weights (CPU copies) into an archive.
@@ -177,10 +206,10 @@ void CheckRunDir(const TrainOptions& options, const fs::path& run_dir) {
   if (!options.resume && fs::exists(run_json)) {
     throw PolicyError(run_dir.string() + ": already holds a training run; pass --resume to continue it or choose another --out");
   }
-  if (options.resume) {
-    if (!fs::exists(run_json)) throw PolicyError(run_json.string() + ": missing; nothing to resume");
-    const fs::path last_pt = run_dir / "checkpoints" / "last.pt";
-    if (!fs::exists(last_pt)) throw PolicyError(last_pt.string() + ": missing; nothing to resume");
+  // A run killed before its first checkpoint has run.json and no checkpoints/last.pt:
+  // --resume starts it from the beginning.
+  if (options.resume && !fs::exists(run_json)) {
+    throw PolicyError(run_json.string() + ": missing; nothing to resume");
   }
 }
 
@@ -258,42 +287,57 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
         Mismatch(run_json, std::string("train.") + field, "differs");
       }
     }
-    CheckCheckpointVersion(old, last_pt);
-    try {
-      torch::serialize::InputArchive archive;
-      archive.load_from(last_pt.string(), device);
-      torch::serialize::InputArchive m, o;
-      archive.read("model", m);
-      archive.read("optimizer", o);
-      net->load(m);
-      optimizer.load(o);
-      torch::Tensor e, s;
-      archive.read("epoch", e);
-      archive.read("step", s);
-      start_epoch = static_cast<int>(e.item<int64_t>());
-      step = s.item<int64_t>();
-    } catch (const c10::Error& e) {
-      throw PolicyError(last_pt.string() + ": unreadable checkpoint (" +
-                        std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+    if (fs::exists(last_pt)) {
+      CheckCheckpointVersion(old, last_pt);
+      try {
+        torch::serialize::InputArchive archive;
+        archive.load_from(last_pt.string(), device);
+        torch::serialize::InputArchive m, o;
+        archive.read("model", m);
+        archive.read("optimizer", o);
+        net->load(m);
+        optimizer.load(o);
+        torch::Tensor e, s;
+        archive.read("epoch", e);
+        archive.read("step", s);
+        start_epoch = static_cast<int>(e.item<int64_t>());
+        step = s.item<int64_t>();
+      } catch (const c10::Error& e) {
+        throw PolicyError(last_pt.string() + ": unreadable checkpoint (" +
+                          std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+      }
     }
     if (start_epoch > epochs) {
       throw PolicyError("--epochs " + std::to_string(epochs) + ": the run already has " +
                         std::to_string(start_epoch) + " epochs");
     }
-    if (fs::exists(best_json)) {
-      std::ifstream in(best_json);
-      const nlohmann::json b = nlohmann::json::parse(in, nullptr, false);
-      if (!b.is_discarded()) {
+    // The metrics of the epochs in last.pt are kept (a line of a later epoch, written
+    // before a kill stopped its checkpoint, is dropped: that epoch runs again), and the
+    // best so far is the last of them marked best. best.json is not read for it: a kill
+    // between best.json and last.pt leaves it one epoch ahead of the checkpoint.
+    std::ifstream in(metrics_path);
+    bool any_best_field = false;
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json m = nlohmann::json::parse(line, nullptr, false);
+      if (!m.is_object() || m.value("epoch", 0) > start_epoch) continue;
+      kept_metrics.push_back(line);
+      any_best_field = any_best_field || m.contains("best");
+      if (!m.value("best", false)) continue;
+      const auto number = [&](const char* key) { return m.contains(key) && m[key].is_number(); };
+      best.epoch = m.value("epoch", 0);
+      best.loss = number("valid_loss") ? m["valid_loss"].get<double>() : m.value("train_loss", 0.0);
+      best.criterion = number("success_rate") ? "success_rate" : number("valid_loss") ? "valid_loss" : "train_loss";
+      best.value = number("success_rate") ? m["success_rate"].get<double>() : best.loss;
+    }
+    if (!any_best_field && fs::exists(best_json)) {  // metrics without the field: best.json
+      std::ifstream bin(best_json);
+      const nlohmann::json b = nlohmann::json::parse(bin, nullptr, false);
+      if (b.is_object() && b.value("epoch", 0) <= start_epoch) {
         best.epoch = b.value("epoch", 0);
         best.criterion = b.value("criterion", "");
         best.value = b.value("value", 0.0);
         best.loss = b.value("loss", std::numeric_limits<double>::infinity());
       }
-    }
-    std::ifstream in(metrics_path);
-    for (std::string line; std::getline(in, line);) {
-      const nlohmann::json m = nlohmann::json::parse(line, nullptr, false);
-      if (!m.is_discarded() && m.value("epoch", 0) <= start_epoch) kept_metrics.push_back(line);
     }
   }
   run["train"]["epochs"] = epochs;
@@ -413,6 +457,11 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       std::snprintf(name, sizeof(name), "epoch_%04d.pt", epoch);
       SaveWeights(net, run_dir / "checkpoints" / name);
     }
+    // The epoch's metrics line goes before its checkpoint: a kill between the two leaves a
+    // line that --resume drops (the epoch runs again), never a checkpoint without its line.
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    metrics << report.ToJson().dump() << "\n" << std::flush;
+    if (!metrics) throw std::runtime_error(metrics_path.string() + ": cannot write (" + std::strerror(errno) + ")");
     {
       torch::serialize::OutputArchive archive, m, o;
       net->save(m);
@@ -423,8 +472,6 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       archive.write("step", torch::tensor(step));
       SaveArchiveAtomic(archive, last_pt);
     }
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    metrics << report.ToJson().dump() << "\n" << std::flush;
     if (hooks.on_epoch) hooks.on_epoch(report);
     result.epochs_done = epoch;
     ++run_epochs;

@@ -1,4 +1,10 @@
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +20,15 @@ namespace dreamforge::tools {
 namespace {
 
 namespace fs = std::filesystem;
+
+// fsync of a file or folder (a folder: its entries), best effort: the bundle is complete
+// under its name after a kill either way; this makes it survive a power cut too.
+void SyncPath(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
 
 struct ExportArgs {
   std::string policy;
@@ -41,6 +56,39 @@ robot::SafetyLimits Safety(const robot::RobotDescription& robot, const std::stri
   } catch (const robot::BundleError& e) {
     throw UsageError(std::string("export: --safety: ") + e.what());
   }
+}
+
+// Puts the bundle folder `tmp` under the name `out`. With an old bundle there, one
+// renameat2(RENAME_EXCHANGE) swaps the two folders at once, so that whenever the process
+// dies `out` is the old complete bundle or the new one (two renames would leave neither
+// between them); the old one, now under `tmp`, is then removed. File systems without the
+// exchange (EINVAL) get the two renames, the old bundle put back if the second fails.
+void SwapIn(const fs::path& tmp, const fs::path& out) {
+  const auto fail = [&](const std::string& what, int err) {
+    throw std::runtime_error("export: cannot " + what + " " + tmp.string() + " to " + out.string() + ": " +
+                             std::strerror(err));
+  };
+  std::error_code ec;
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (!fs::exists(out, ec)) {
+    if (::rename(tmp.c_str(), out.c_str()) != 0) fail("rename", errno);
+  } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_EXCHANGE) == 0) {
+    SyncPath(parent);
+    fs::remove_all(tmp, ec);  // the old bundle
+  } else if (errno == EINVAL || errno == ENOSYS) {
+    const fs::path old = out.string() + ".old";
+    fs::remove_all(old);
+    if (::rename(out.c_str(), old.c_str()) != 0) fail("move the old bundle aside for", errno);
+    if (::rename(tmp.c_str(), out.c_str()) != 0) {
+      const int err = errno;
+      ::rename(old.c_str(), out.c_str());  // the old bundle back in its place
+      fail("rename", err);
+    }
+    fs::remove_all(old, ec);
+  } else {
+    fail("swap", errno);
+  }
+  SyncPath(parent);
 }
 
 void RunExport(const ExportArgs& a) {
@@ -101,26 +149,22 @@ void RunExport(const ExportArgs& a) {
   {
     std::ofstream f(tmp / robot::kPolicyJson);
     f << robot::PolicyJson(bundle).dump(2) << "\n";
-    if (!f.flush()) throw std::runtime_error((tmp / robot::kPolicyJson).string() + ": cannot write");
+    f.close();
+    if (!f) {
+      throw std::runtime_error("export: " + (tmp / robot::kPolicyJson).string() + ": cannot write (" +
+                               std::strerror(errno) + ")");
+    }
   }
+  SyncPath(tmp / robot::kPolicyJson);
+  SyncPath(tmp);
   // The board's loader must accept what we wrote (and the simulated robot must match it).
   try {
     robot::LoadBundle(tmp.string(), DescribeRobot(model));
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("export: the written bundle does not load: ") + e.what());
   }
-  const fs::path old = out.string() + ".old";
-  fs::remove_all(old);
-  if (fs::exists(out)) fs::rename(out, old);
-  try {
-    fs::rename(tmp, out);
-  } catch (...) {
-    std::error_code ec;
-    if (fs::exists(old, ec)) fs::rename(old, out, ec);  // the old bundle back in its place
-    throw;
-  }
+  SwapIn(tmp, out);
   cleanup.dir.clear();
-  fs::remove_all(old);
   std::printf("export %s (%s, %s) -> %s: policy.json, weights.safetensors (%llu bytes), policy.ts, policy.onnx\n",
               a.policy.c_str(), policy::ToString(p->model.type).c_str(), a.checkpoint.c_str(), a.out.c_str(),
               static_cast<unsigned long long>(bundle.files[robot::kWeightsFile].bytes));
