@@ -41,18 +41,18 @@
 namespace dreamforge::robot {
 
 enum class SafetyEvent {
-  kNonFiniteObservation,  // hold: the hardware state had a NaN/Inf (or a zero quaternion)
-  kNonFinitePolicy,       // hold: the policy output had a NaN/Inf
-  kNonFiniteCommand,      // hold: the joint target or gripper command was not finite
-  kJointPosition,         // clamp: a target beyond the joint limits (minus the margin)
-  kJointVelocity,         // clamp: a joint step faster than max_joint_velocity
-  kJointAcceleration,     // clamp: a joint velocity change above max_joint_acceleration
-  kEefSpeed,              // clamp: a TCP step faster than max_eef_speed
-  kWorkspaceClamp,        // clamp: a Cartesian target outside the workspace box
-  kWorkspaceHold,         // hold: a command whose TCP leaves the workspace box
-  kDeadlineMiss,          // hold: the step finished after its deadline (control loop)
-  kHardwareTimeout,       // hold: the hardware did not answer in time (control loop)
-  kHardwareError,         // hold: the hardware reported an error (control loop)
+  kNonFiniteObservation,    // hold: the hardware state had a NaN/Inf (or a zero quaternion)
+  kNonFinitePolicy,         // hold: the policy output had a NaN/Inf
+  kNonFiniteCommand,        // hold: the joint target or gripper command was not finite
+  kJointPosition,           // clamp: a target beyond the joint limits (minus the margin)
+  kJointVelocity,           // clamp: a joint step faster than max_joint_velocity
+  kJointAcceleration,       // clamp: a joint velocity change above max_joint_acceleration
+  kEefSpeed,                // clamp: a TCP step faster than max_eef_speed
+  kWorkspaceClamp,          // clamp: a Cartesian target outside the workspace box
+  kWorkspaceHold,           // hold: a command whose TCP leaves the workspace box
+  kDeadlineMiss,            // hold: the step finished after its deadline (control loop)
+  kHardwareTimeout,         // hold: the hardware did not answer in time (control loop)
+  kHardwareError,           // hold: the hardware reported an error (control loop)
   kImplausibleObservation,  // hold: measured joints beyond the chain's limits (control loop)
   kCount
 };

@@ -35,6 +35,17 @@ double Now() {
 
 }  // namespace
 
+nlohmann::json UdpStats::ToJson() const {
+  return {{"received", received},
+          {"accepted", accepted},
+          {"dropped_malformed", dropped_malformed},
+          {"dropped_checksum", dropped_checksum},
+          {"dropped_stale", dropped_stale},
+          {"timeouts", timeouts},
+          {"sent", sent},
+          {"send_errors", send_errors}};
+}
+
 UdpHardware::UdpHardware(const UdpHardwareConfig& config) : config_(config) {
   if (!(config.read_timeout_s > 0) || !std::isfinite(config.read_timeout_s)) {
     throw std::runtime_error("UdpHardware: read_timeout_s must be > 0");

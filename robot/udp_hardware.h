@@ -17,6 +17,8 @@
 
 #include <netinet/in.h>
 
+#include <nlohmann/json.hpp>
+
 #include "robot/hardware.h"
 #include "robot/udp_protocol.h"
 
@@ -39,6 +41,10 @@ struct UdpStats {
   std::uint64_t timeouts = 0;           // Reads that returned kTimeout
   std::uint64_t sent = 0;               // commands sent
   std::uint64_t send_errors = 0;        // commands the socket refused
+
+  // {"received", "accepted", "dropped_malformed", "dropped_checksum", "dropped_stale",
+  //  "timeouts", "sent", "send_errors"}. Allocates.
+  nlohmann::json ToJson() const;
 };
 
 class UdpHardware : public HardwareInterface {

@@ -7,12 +7,15 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <stdexcept>
+#include <utility>
 
 #include "augment/evaluate.h"
 #include "robot/bundle.h"
 #include "robot/control_loop.h"
 #include "robot/controller.h"
 #include "robot/mock_hardware.h"
+#include "robot/safety.h"
 #include "robot/udp_hardware.h"
 #include "sim/rollout.h"
 #include "tools/cli_util.h"
@@ -35,6 +38,7 @@ struct ControlArgs {
   std::string stats = "control_stats.json";
   std::string robot_address = "127.0.0.1:9870";
   int listen_port = 9871;
+  std::string robot_limits;
 };
 
 // The longest --duration of a mock or udp run, s (a day; a longer run is restarted).
@@ -169,6 +173,17 @@ robot::UdpHardwareConfig UdpConfig(const ControlArgs& a) {
   return uc;
 }
 
+// How long a control step waits for the robot's state: at most half a period (and 10 ms),
+// so that a step whose read times out still sends its hold within its deadline (a 10 ms
+// wait at 200 Hz made every step of a silent link overrun its 5 ms period).
+double ReadTimeout(const robot::Bundle& bundle) { return std::min(0.01, 0.5 / bundle.control_hz); }
+
+robot::UdpHardwareConfig UdpReadConfig(const ControlArgs& a, const robot::Bundle& bundle) {
+  robot::UdpHardwareConfig uc = UdpConfig(a);
+  uc.read_timeout_s = ReadTimeout(bundle);
+  return uc;
+}
+
 // The mock robot (mirrors commands, starts in the task's nominal scene) or the UDP bridge.
 std::unique_ptr<robot::HardwareInterface> MakeHardware(const ControlArgs& a,
                                                        const std::shared_ptr<const sim::SceneModel>& model,
@@ -185,7 +200,29 @@ std::unique_ptr<robot::HardwareInterface> MakeHardware(const ControlArgs& a,
     mc.dt = 1.0 / bundle.control_hz;
     return std::make_unique<robot::MockHardware>(mc);
   }
-  return std::make_unique<robot::UdpHardware>(UdpConfig(a));
+  return std::make_unique<robot::UdpHardware>(UdpReadConfig(a, bundle));
+}
+
+// The bundle's safety limits bounded by the robot's own (--robot-limits FILE.json: any of
+// the fields of the bundle's "safety" object; a field not given leaves the bundle's),
+// field by field the tighter (robot::TighterLimits).
+robot::SafetyLimits BoundByRobotLimits(const robot::Bundle& bundle, const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw UsageError("control: --robot-limits " + file + ": cannot open");
+  const nlohmann::json user = nlohmann::json::parse(in, nullptr, false);
+  if (!user.is_object()) throw UsageError("control: --robot-limits " + file + ": not a JSON object");
+  nlohmann::json limits = bundle.safety.ToJson();
+  for (const auto& [k, v] : user.items()) {
+    if (!limits.contains(k)) throw UsageError("control: --robot-limits " + file + ": " + k + ": unknown safety field");
+    limits[k] = v;
+  }
+  try {
+    return robot::TighterLimits(bundle.safety, robot::SafetyLimits::FromJson(limits, bundle.robot, file));
+  } catch (const robot::BundleError& e) {
+    throw UsageError(std::string("control: --robot-limits: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("control: --robot-limits " + file + ": " + e.what() + " with the bundle's");
+  }
 }
 
 void WriteStats(const std::string& path, const nlohmann::json& result) {
@@ -219,6 +256,15 @@ void PrintSummary(const ControlArgs& a, const nlohmann::json& result) {
               static_cast<unsigned long long>(t.value("deadline_misses", uint64_t{0})),
               static_cast<unsigned long long>(t.value("holds", uint64_t{0})), events.empty() ? " none" : events.c_str(),
               a.stats.c_str());
+  if (result.contains("link")) {
+    const nlohmann::json& l = result["link"];
+    std::printf("control udp link: %llu datagrams, %llu states accepted; dropped %llu malformed, %llu checksum, "
+                "%llu stale; %llu read timeouts; %llu commands sent, %llu send errors\n",
+                l["received"].get<unsigned long long>(), l["accepted"].get<unsigned long long>(),
+                l["dropped_malformed"].get<unsigned long long>(), l["dropped_checksum"].get<unsigned long long>(),
+                l["dropped_stale"].get<unsigned long long>(), l["timeouts"].get<unsigned long long>(),
+                l["sent"].get<unsigned long long>(), l["send_errors"].get<unsigned long long>());
+  }
 }
 
 void RunControl(const ControlArgs& a) {
@@ -250,11 +296,18 @@ void RunControl(const ControlArgs& a) {
   } catch (const robot::BundleError& e) {
     throw UsageError(std::string("control: ") + e.what());
   }
+  if (!a.robot_limits.empty()) {
+    robot::Bundle bounded = *bundle;
+    bounded.safety = BoundByRobotLimits(*bundle, a.robot_limits);
+    bundle = std::make_shared<const robot::Bundle>(std::move(bounded));
+  }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   robot::Controller controller(bundle, a.seed);
   Totals totals;
-  nlohmann::json result = {{"bundle", a.bundle}, {"hardware", a.hardware}, {"task", task}};
+  nlohmann::json result = {{"bundle", a.bundle}, {"hardware", a.hardware}, {"task", task},
+                           {"safety_limits", bundle->safety.ToJson()}};
+  if (!a.robot_limits.empty()) result["robot_limits"] = a.robot_limits;
   const auto start = std::chrono::steady_clock::now();
   if (a.hardware == "sim") {
     RunSimEpisodes(a, model, controller, &totals, &result);
@@ -268,6 +321,11 @@ void RunControl(const ControlArgs& a) {
     const robot::LoopExit exit = loop.Run();
     totals.Add(loop.stats());
     result["exit"] = robot::LoopExitName(exit);
+    // What the link did: datagrams dropped by the receiving rules, reads that timed out.
+    if (const auto* udp = dynamic_cast<const robot::UdpHardware*>(hw.get())) {
+      result["link"] = udp->stats().ToJson();
+      result["link"]["read_timeout_s"] = ReadTimeout(*bundle);
+    }
   }
   result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result["timing"] = totals.ToJson();
@@ -302,6 +360,9 @@ void AddControlCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--listen-port", a->listen_port, "udp: local port for the robot's states (1..65535)")
       ->capture_default_str();
+  cmd->add_option("--robot-limits", a->robot_limits,
+                  "JSON with any fields of the bundle's safety object: the robot's own limits; the tighter of each "
+                  "field applies");
   cmd->add_option("--stats", a->stats, "Where to write the timing and safety statistics (JSON)")->capture_default_str();
   cmd->callback([a] { RunControl(*a); });
 }

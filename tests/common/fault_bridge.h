@@ -50,8 +50,7 @@
 namespace dreamforge::test {
 
 inline double MonotonicSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // A non-blocking UDP socket bound to 127.0.0.1 on a port the kernel picks (known before any
@@ -149,8 +148,8 @@ struct FaultRates {
 struct FaultDecision {
   Fault fault = Fault::kNone;
   double delay_s = 0;
-  int silence = 0;               // kSilence: packets in the stretch, this one included
-  std::size_t corrupt_at = 0;    // kCorrupt: byte to flip, or the new size when mask == 0
+  int silence = 0;                // kSilence: packets in the stretch, this one included
+  std::size_t corrupt_at = 0;     // kCorrupt: byte to flip, or the new size when mask == 0
   std::uint8_t corrupt_mask = 0;  // kCorrupt: non-zero: xor into byte corrupt_at
   Poison poison = Poison::kNanJoint;
   int poison_index = 0;  // which joint (0..6)
@@ -162,8 +161,8 @@ class FaultSchedule {
  public:
   FaultSchedule(const FaultRates& rates, std::uint32_t seed, std::size_t packet_size)
       : rates_(rates), rng_(seed), packet_size_(packet_size) {
-    const double sum = rates.drop + rates.delay + rates.duplicate + rates.reorder +
-                       rates.corrupt + rates.poison + rates.silence;
+    const double sum = rates.drop + rates.delay + rates.duplicate + rates.reorder + rates.corrupt +
+                       rates.poison + rates.silence;
     if (!(sum <= 1.0) || rates.min_silence < 1 || rates.max_silence < rates.min_silence) {
       throw std::invalid_argument("FaultRates: probabilities must sum to <= 1");
     }
@@ -180,9 +179,9 @@ class FaultSchedule {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     double u = unit(rng_);
     const std::pair<double, Fault> table[] = {
-        {rates_.drop, Fault::kDrop},       {rates_.delay, Fault::kDelay},
+        {rates_.drop, Fault::kDrop},           {rates_.delay, Fault::kDelay},
         {rates_.duplicate, Fault::kDuplicate}, {rates_.reorder, Fault::kReorder},
-        {rates_.corrupt, Fault::kCorrupt}, {rates_.poison, Fault::kPoison},
+        {rates_.corrupt, Fault::kCorrupt},     {rates_.poison, Fault::kPoison},
         {rates_.silence, Fault::kSilence}};
     for (const auto& [p, f] : table) {
       if (u < p) {
@@ -196,14 +195,16 @@ class FaultSchedule {
         d.delay_s = rates_.max_delay_s * (1.0 - unit(rng_));
         break;
       case Fault::kSilence:
-        d.silence = std::uniform_int_distribution<int>(rates_.min_silence, rates_.max_silence)(rng_);
+        d.silence =
+            std::uniform_int_distribution<int>(rates_.min_silence, rates_.max_silence)(rng_);
         silence_left_ = d.silence - 1;
         break;
       case Fault::kCorrupt: {
         const int how = std::uniform_int_distribution<int>(0, 9)(rng_);
         if (how < 7) {  // flip bits of one byte: CRC, header or payload
           d.corrupt_at = std::uniform_int_distribution<std::size_t>(0, packet_size_ - 1)(rng_);
-          d.corrupt_mask = static_cast<std::uint8_t>(std::uniform_int_distribution<int>(1, 255)(rng_));
+          d.corrupt_mask =
+              static_cast<std::uint8_t>(std::uniform_int_distribution<int>(1, 255)(rng_));
         } else if (how < 9) {  // truncated (to 0 bytes at most once in a while)
           d.corrupt_at = std::uniform_int_distribution<std::size_t>(0, packet_size_ - 1)(rng_);
         } else {  // longer than any packet and than the controller's receive buffer
@@ -212,7 +213,8 @@ class FaultSchedule {
         break;
       }
       case Fault::kPoison:
-        d.poison = static_cast<Poison>(std::uniform_int_distribution<int>(0, kPoisonCount - 1)(rng_));
+        d.poison =
+            static_cast<Poison>(std::uniform_int_distribution<int>(0, kPoisonCount - 1)(rng_));
         d.poison_index = std::uniform_int_distribution<int>(0, 6)(rng_);
         break;
       default:
@@ -233,10 +235,10 @@ class FaultSchedule {
 
 struct LinkStats {
   std::array<std::uint64_t, kFaultCount> injected{};  // decisions by kind (kNone: clean)
-  std::uint64_t received = 0;           // datagrams in
-  std::uint64_t delivered = 0;          // datagrams out (a duplicate counts twice)
-  std::uint64_t corrupt_delivered = 0;  // datagrams out that were corrupted
-  std::uint64_t silenced = 0;           // packets not forwarded inside silent stretches
+  std::uint64_t received = 0;                         // datagrams in
+  std::uint64_t delivered = 0;                        // datagrams out (a duplicate counts twice)
+  std::uint64_t corrupt_delivered = 0;                // datagrams out that were corrupted
+  std::uint64_t silenced = 0;  // packets not forwarded inside silent stretches
   std::array<std::uint64_t, kPoisonCount> poisons{};  // poisoned states by kind
   std::uint64_t count(Fault f) const { return injected[static_cast<int>(f)]; }
 };
@@ -246,7 +248,8 @@ class FaultBridge {
   FaultBridge(const FaultRates& state_rates, const FaultRates& command_rates, std::uint32_t seed)
       : states_(state_rates, seed * 2u + 1u, robot::kStatePacketSize),
         commands_(command_rates, seed * 2u + 2u, robot::kCommandPacketSize) {
-    if (command_rates.poison > 0) throw std::invalid_argument("FaultBridge: commands are not poisoned");
+    if (command_rates.poison > 0)
+      throw std::invalid_argument("FaultBridge: commands are not poisoned");
   }
   ~FaultBridge() { Stop(); }
   FaultBridge(const FaultBridge&) = delete;
@@ -256,6 +259,10 @@ class FaultBridge {
   std::uint16_t controller_side_port() const { return controller_side_.port(); }
   // The robot sends its states here.
   std::uint16_t robot_side_port() const { return robot_side_.port(); }
+
+  // From the moment the bridge has passed on `commands` commands, no state goes through
+  // any more (the robot is lost after a known number of steps). Call before Start.
+  void SilenceStatesAfterCommands(std::uint64_t commands) { silence_after_commands_ = commands; }
 
   // Forwards states to 127.0.0.1:controller_port and commands to 127.0.0.1:robot_port.
   void Start(std::uint16_t controller_port, std::uint16_t robot_port) {
@@ -300,6 +307,10 @@ class FaultBridge {
   void Forward(Direction d, std::vector<std::uint8_t> bytes) {
     LinkStats& s = Stats(d);
     ++s.received;
+    if (d == kToController && command_stats_.received >= silence_after_commands_) {
+      ++s.silenced;
+      return;
+    }
     const FaultDecision f = (d == kToController ? states_ : commands_).Next();
     if (f.silence == -1) {
       ++s.silenced;
@@ -345,12 +356,23 @@ class FaultBridge {
         if (robot::DecodeState(bytes.data(), bytes.size(), &st) == robot::DecodeStatus::kOk) {
           const double nan = std::numeric_limits<double>::quiet_NaN();
           switch (f.poison) {
-            case Poison::kNanJoint: st.q[f.poison_index] = nan; break;
-            case Poison::kInfVelocity: st.qd[f.poison_index] = std::numeric_limits<double>::infinity(); break;
-            case Poison::kZeroQuaternion: st.object_quaternion.setZero(); break;
-            case Poison::kHugeObject: st.object_position.setConstant(1e300); break;
-            case Poison::kAbsurdJoint: st.q[f.poison_index] = 1e6; break;
-            case Poison::kCount: break;
+            case Poison::kNanJoint:
+              st.q[f.poison_index] = nan;
+              break;
+            case Poison::kInfVelocity:
+              st.qd[f.poison_index] = std::numeric_limits<double>::infinity();
+              break;
+            case Poison::kZeroQuaternion:
+              st.object_quaternion.setZero();
+              break;
+            case Poison::kHugeObject:
+              st.object_position.setConstant(1e300);
+              break;
+            case Poison::kAbsurdJoint:
+              st.q[f.poison_index] = 1e6;
+              break;
+            case Poison::kCount:
+              break;
           }
           robot::EncodeState(st, bytes.data());
           (PoisonIsNonFinite(f.poison) ? non_finite_seqs_ : absurd_seqs_).insert(st.seq);
@@ -389,7 +411,8 @@ class FaultBridge {
         ssize_t n;
         while ((n = in.Recv(buf.data(), buf.size())) >= 0) {
           const std::size_t size = std::min(static_cast<std::size_t>(n), buf.size());
-          Forward(d, std::vector<std::uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(size)));
+          Forward(d, std::vector<std::uint8_t>(buf.begin(),
+                                               buf.begin() + static_cast<std::ptrdiff_t>(size)));
         }
       }
       ReleaseDelayed(false);
@@ -406,6 +429,7 @@ class FaultBridge {
 
   LoopbackSocket controller_side_, robot_side_;
   std::uint16_t controller_port_ = 0, robot_port_ = 0;
+  std::uint64_t silence_after_commands_ = UINT64_MAX;
   FaultSchedule states_, commands_;
   LinkStats state_stats_, command_stats_;
   std::vector<std::uint8_t> held_[2];
@@ -429,7 +453,7 @@ struct RobotLimits {
   Eigen::Vector3d workspace_max = Eigen::Vector3d::Constant(1e9);
   double max_eef_speed = 1e9;
   double dt = 0.05;
-  double joint_tolerance = 1e-9;      // rad
+  double joint_tolerance = 1e-9;          // rad
   double workspace_tolerance = 1.001e-3;  // m (the filter's kWorkspaceTolerance + rounding)
 };
 
@@ -451,8 +475,8 @@ inline RobotLimits ChainLimits(const robot::KinematicChain& chain, double dt) {
 enum class Violation { kNonFinite, kJointPosition, kJointVelocity, kWorkspace, kEefSpeed, kCount };
 inline constexpr int kViolationCount = static_cast<int>(Violation::kCount);
 inline const char* ViolationName(Violation v) {
-  static const char* const kNames[kViolationCount] = {"non_finite", "joint_position", "joint_velocity",
-                                                      "workspace", "eef_speed"};
+  static const char* const kNames[kViolationCount] = {"non_finite", "joint_position",
+                                                      "joint_velocity", "workspace", "eef_speed"};
   return kNames[static_cast<int>(v)];
 }
 
@@ -558,17 +582,21 @@ class CheckingRobot {
     const auto bump = [&](Violation v) { ++stats_.violations[static_cast<int>(v)]; };
     const robot::Vector7d& q = c.q_target;
     const double tol = limits_.joint_tolerance;
-    if (((q.array() < limits_.lower.array() - tol) || (q.array() > limits_.upper.array() + tol)).any()) {
+    if (((q.array() < limits_.lower.array() - tol) || (q.array() > limits_.upper.array() + tol))
+            .any()) {
       bump(Violation::kJointPosition);
     }
     const double span = limits_.dt * static_cast<double>(periods);
-    if (((q - last_q_).cwiseAbs().array() > limits_.max_velocity.array() * span * (1 + 1e-9) + tol).any()) {
+    if (((q - last_q_).cwiseAbs().array() > limits_.max_velocity.array() * span * (1 + 1e-9) + tol)
+            .any()) {
       bump(Violation::kJointVelocity);
     }
     const Eigen::Vector3d p = Tool(q);
-    if ((p - last_p_).norm() > limits_.max_eef_speed * span * (1 + 1e-9) + 1e-9) bump(Violation::kEefSpeed);
+    if ((p - last_p_).norm() > limits_.max_eef_speed * span * (1 + 1e-9) + 1e-9)
+      bump(Violation::kEefSpeed);
     const double outside = OutsideBox(p);
-    if (outside > limits_.workspace_tolerance && outside >= OutsideBox(last_p_)) bump(Violation::kWorkspace);
+    if (outside > limits_.workspace_tolerance && outside >= OutsideBox(last_p_))
+      bump(Violation::kWorkspace);
     ++stats_.executed;
     last_q_ = q;
     last_p_ = p;

@@ -35,10 +35,10 @@ using test::RobotLimits;
 using test::RobotStats;
 using test::Violation;
 
-constexpr double kRateHz = 100;           // control rate of the episodes (the bundle's)
-constexpr double kRobotPeriod = 0.002;    // the robot streams at 500 Hz
-constexpr double kReadTimeout = 0.004;    // the controller waits at most 4 ms for a state
-constexpr int kMaxMisses = 5;             // reads failing in a row before hardware_lost
+constexpr double kRateHz = 100;         // control rate of the episodes (the bundle's)
+constexpr double kRobotPeriod = 0.002;  // the robot streams at 500 Hz
+constexpr double kReadTimeout = 0.004;  // the controller waits at most 4 ms for a state
+constexpr int kMaxMisses = 5;           // reads failing in a row before hardware_lost
 
 RobotState InitialState() {
   RobotState s;
@@ -76,7 +76,7 @@ FaultRates StateFaults() {
   r.corrupt = 0.04;
   r.poison = 0.02;
   r.silence = 0.002;
-  r.min_silence = 5;  // 10 ms
+  r.min_silence = 5;   // 10 ms
   r.max_silence = 50;  // 100 ms: longer than kMaxMisses periods, the controller gives up
   return r;
 }
@@ -95,7 +95,7 @@ FaultRates CommandFaults() {
 struct Episode {
   LoopExit exit = LoopExit::kStepLimit;
   LoopStats loop;
-  UdpStats udp;          // after the final drain
+  UdpStats udp;                     // after the final drain
   std::uint64_t loop_timeouts = 0;  // UdpHardware timeouts during the loop
   LinkStats states, commands;
   RobotStats robot;
@@ -153,30 +153,36 @@ Episode RunEpisode(const std::shared_ptr<const Bundle>& bundle, const RobotLimit
 void CheckEpisode(const Episode& e) {
   // Nothing unsafe reached the robot.
   for (int v = 0; v < test::kViolationCount; ++v) {
-    EXPECT_EQ(e.robot.violations[v], 0u) << "robot-side violation " << test::ViolationName(static_cast<Violation>(v));
+    EXPECT_EQ(e.robot.violations[v], 0u)
+        << "robot-side violation " << test::ViolationName(static_cast<Violation>(v));
   }
   // No command from a non-finite state, and no state used twice (no stale command): the
   // states acknowledged by executed commands strictly increase.
   std::uint64_t last_ack = 0;
   for (const test::ReceivedCommand& r : e.received) {
-    EXPECT_TRUE(r.command.q_target.allFinite() && std::isfinite(r.command.gripper)) << r.command.seq;
+    EXPECT_TRUE(r.command.q_target.allFinite() && std::isfinite(r.command.gripper))
+        << r.command.seq;
     if (r.command.hold) continue;
-    EXPECT_EQ(e.non_finite.count(r.state_seq), 0u) << "command " << r.command.seq << " from poisoned state " << r.state_seq;
-    EXPECT_GT(r.state_seq, last_ack) << "command " << r.command.seq << " reuses state " << r.state_seq;
+    EXPECT_EQ(e.non_finite.count(r.state_seq), 0u)
+        << "command " << r.command.seq << " from poisoned state " << r.state_seq;
+    EXPECT_GT(r.state_seq, last_ack)
+        << "command " << r.command.seq << " reuses state " << r.state_seq;
     last_ack = r.state_seq;
   }
   // Every fault on the way to the controller is accounted for by UdpHardware.
   EXPECT_EQ(e.udp.received, e.states.delivered);
   EXPECT_EQ(e.udp.dropped_checksum + e.udp.dropped_malformed, e.states.corrupt_delivered);
   EXPECT_GE(e.udp.dropped_stale, e.states.count(Fault::kDuplicate));
-  EXPECT_LE(e.udp.dropped_stale, e.states.count(Fault::kDuplicate) + e.states.count(Fault::kReorder) +
+  EXPECT_LE(e.udp.dropped_stale, e.states.count(Fault::kDuplicate) +
+                                     e.states.count(Fault::kReorder) +
                                      e.states.count(Fault::kDelay));
   // ... and on the way to the robot by the robot's receiving rules.
   EXPECT_EQ(e.commands.received, e.udp.sent);
   EXPECT_EQ(e.robot.received, e.commands.delivered);
   EXPECT_EQ(e.robot.dropped_checksum + e.robot.dropped_malformed, e.commands.corrupt_delivered);
   EXPECT_GE(e.robot.dropped_stale, e.commands.count(Fault::kDuplicate));
-  EXPECT_LE(e.robot.dropped_stale, e.commands.count(Fault::kDuplicate) + e.commands.count(Fault::kReorder) +
+  EXPECT_LE(e.robot.dropped_stale, e.commands.count(Fault::kDuplicate) +
+                                       e.commands.count(Fault::kReorder) +
                                        e.commands.count(Fault::kDelay));
   // The loop: one command per step, every missed read and late step held.
   EXPECT_EQ(e.loop.commands, e.loop.steps);
@@ -193,7 +199,8 @@ void CheckEpisode(const Episode& e) {
   EXPECT_EQ(e.loop.safety.count(SafetyEvent::kDeadlineMiss), e.loop.deadline_misses);
   EXPECT_EQ(e.loop.holds, e.loop.safety.holds);
   if (e.exit == LoopExit::kHardwareLost) {
-    EXPECT_GE(e.loop.hardware_timeouts + e.loop.hardware_errors, static_cast<std::uint64_t>(kMaxMisses));
+    EXPECT_GE(e.loop.hardware_timeouts + e.loop.hardware_errors,
+              static_cast<std::uint64_t>(kMaxMisses));
   }
   if (e.exit == LoopExit::kStartRefused) {
     EXPECT_EQ(e.loop.commands, 0u);
@@ -257,40 +264,52 @@ struct Totals {
 void Report(const Totals& t) {
   auto sf = [&](Fault f) { return t.state_faults[static_cast<int>(f)]; };
   auto cf = [&](Fault f) { return t.command_faults[static_cast<int>(f)]; };
-  std::printf("link faults over %d episodes (%llu steps, %.1f s; exits: %d step_limit, %d hardware_lost, %d start_refused)\n",
-              t.episodes, static_cast<unsigned long long>(t.steps), t.wall_s, t.exits[0], t.exits[2], t.exits[3]);
+  std::printf(
+      "link faults over %d episodes (%llu steps, %.1f s; exits: %d step_limit, %d hardware_lost, "
+      "%d start_refused)\n",
+      t.episodes, static_cast<unsigned long long>(t.steps), t.wall_s, t.exits[0], t.exits[2],
+      t.exits[3]);
   std::printf("  %-28s %9s   %s\n", "fault (direction)", "injected", "seen -> handled");
   const auto row = [](const char* what, std::uint64_t injected, const std::string& seen) {
-    std::printf("  %-28s %9llu   %s\n", what, static_cast<unsigned long long>(injected), seen.c_str());
+    std::printf("  %-28s %9llu   %s\n", what, static_cast<unsigned long long>(injected),
+                seen.c_str());
   };
   const auto n = [](std::uint64_t v) { return std::to_string(v); };
-  row("state drop", sf(Fault::kDrop), "read timeouts " + n(t.udp.timeouts) + " (with silence) -> holds " +
-                                          n(t.Safety(SafetyEvent::kHardwareTimeout)));
-  row("state silence (stretches)", sf(Fault::kSilence), n(t.silenced) + " states not forwarded; hardware_lost " +
-                                                            n(static_cast<std::uint64_t>(t.exits[2])));
+  row("state drop", sf(Fault::kDrop),
+      "read timeouts " + n(t.udp.timeouts) + " (with silence) -> holds " +
+          n(t.Safety(SafetyEvent::kHardwareTimeout)));
+  row("state silence (stretches)", sf(Fault::kSilence),
+      n(t.silenced) + " states not forwarded; hardware_lost " +
+          n(static_cast<std::uint64_t>(t.exits[2])));
   row("state delay", sf(Fault::kDelay), "late states dropped as stale (below)");
-  row("state duplicate", sf(Fault::kDuplicate), "stale drops " + n(t.udp.dropped_stale) + " (dup+reorder+late)");
+  row("state duplicate", sf(Fault::kDuplicate),
+      "stale drops " + n(t.udp.dropped_stale) + " (dup+reorder+late)");
   row("state reorder", sf(Fault::kReorder), "in the stale drops");
-  row("state corrupt", sf(Fault::kCorrupt), "checksum " + n(t.udp.dropped_checksum) + " + malformed " +
-                                                n(t.udp.dropped_malformed) + " -> dropped");
+  row("state corrupt", sf(Fault::kCorrupt),
+      "checksum " + n(t.udp.dropped_checksum) + " + malformed " + n(t.udp.dropped_malformed) +
+          " -> dropped");
   row("state poison", sf(Fault::kPoison),
-      "non_finite_observation " + n(t.Safety(SafetyEvent::kNonFiniteObservation)) + " + non_finite_policy " +
-          n(t.Safety(SafetyEvent::kNonFinitePolicy)) + " + implausible_observation " +
-          n(t.Safety(SafetyEvent::kImplausibleObservation)) + " -> holds (" + n(t.poison_used) +
-          " poisoned states were a step's newest); executed from absurd ones " + n(t.absurd_commands) +
-          " (within limits)");
+      "non_finite_observation " + n(t.Safety(SafetyEvent::kNonFiniteObservation)) +
+          " + non_finite_policy " + n(t.Safety(SafetyEvent::kNonFinitePolicy)) +
+          " + implausible_observation " + n(t.Safety(SafetyEvent::kImplausibleObservation)) +
+          " -> holds (" + n(t.poison_used) +
+          " poisoned states were a step's newest); executed from absurd ones " +
+          n(t.absurd_commands) + " (within limits)");
   row("command drop", cf(Fault::kDrop), "robot: never arrives (rates checked per period)");
   row("command delay", cf(Fault::kDelay), "robot: late ones dropped as stale");
   row("command duplicate", cf(Fault::kDuplicate), "robot stale drops " + n(t.robot.dropped_stale));
   row("command reorder", cf(Fault::kReorder), "in the robot's stale drops");
-  row("command corrupt", cf(Fault::kCorrupt), "robot checksum " + n(t.robot.dropped_checksum) + " + malformed " +
-                                                  n(t.robot.dropped_malformed) + " -> dropped");
-  std::printf("  deadline misses %llu -> holds; holds %llu of %llu commands; executed by the robot %llu\n",
-              static_cast<unsigned long long>(t.Safety(SafetyEvent::kDeadlineMiss)),
-              static_cast<unsigned long long>(t.holds), static_cast<unsigned long long>(t.steps),
-              static_cast<unsigned long long>(t.executed));
+  row("command corrupt", cf(Fault::kCorrupt),
+      "robot checksum " + n(t.robot.dropped_checksum) + " + malformed " +
+          n(t.robot.dropped_malformed) + " -> dropped");
+  std::printf(
+      "  deadline misses %llu -> holds; holds %llu of %llu commands; executed by the robot %llu\n",
+      static_cast<unsigned long long>(t.Safety(SafetyEvent::kDeadlineMiss)),
+      static_cast<unsigned long long>(t.holds), static_cast<unsigned long long>(t.steps),
+      static_cast<unsigned long long>(t.executed));
   std::printf("  robot-side violations %llu; step time max %.0f us (worst episode p99 %.0f us)\n",
-              static_cast<unsigned long long>(t.robot.total_violations()), t.max_step_us, t.max_p99_us);
+              static_cast<unsigned long long>(t.robot.total_violations()), t.max_step_us,
+              t.max_p99_us);
 
   using ::testing::Test;
   Test::RecordProperty("episodes", t.episodes);
@@ -306,7 +325,8 @@ void Report(const Totals& t) {
   }
   Test::RecordProperty("seen_controller_read_timeouts", std::to_string(t.udp.timeouts));
   Test::RecordProperty("seen_controller_dropped_checksum", std::to_string(t.udp.dropped_checksum));
-  Test::RecordProperty("seen_controller_dropped_malformed", std::to_string(t.udp.dropped_malformed));
+  Test::RecordProperty("seen_controller_dropped_malformed",
+                       std::to_string(t.udp.dropped_malformed));
   Test::RecordProperty("seen_controller_dropped_stale", std::to_string(t.udp.dropped_stale));
   Test::RecordProperty("seen_robot_dropped_checksum", std::to_string(t.robot.dropped_checksum));
   Test::RecordProperty("seen_robot_dropped_malformed", std::to_string(t.robot.dropped_malformed));
@@ -320,12 +340,14 @@ void Report(const Totals& t) {
   Test::RecordProperty("robot_executed", std::to_string(t.executed));
   Test::RecordProperty("robot_violations", std::to_string(t.robot.total_violations()));
   Test::RecordProperty("step_max_us", std::to_string(static_cast<long>(t.max_step_us)));
-  Test::RecordProperty("step_p99_us_worst_episode", std::to_string(static_cast<long>(t.max_p99_us)));
+  Test::RecordProperty("step_p99_us_worst_episode",
+                       std::to_string(static_cast<long>(t.max_p99_us)));
 }
 
 TEST(FaultScheduleTest, SeededAndAtTheConfiguredRates) {
   const FaultRates rates = StateFaults();
-  test::FaultSchedule a(rates, 7, kStatePacketSize), b(rates, 7, kStatePacketSize), c(rates, 8, kStatePacketSize);
+  test::FaultSchedule a(rates, 7, kStatePacketSize), b(rates, 7, kStatePacketSize),
+      c(rates, 8, kStatePacketSize);
   std::array<int, test::kFaultCount> counts{};
   int differ = 0;
   constexpr int kDraws = 100000;
@@ -346,7 +368,8 @@ TEST(FaultScheduleTest, SeededAndAtTheConfiguredRates) {
   for (int k = 0; k < test::kFaultCount; ++k) drawn += counts[k];
   const auto expect_rate = [&](Fault f, double p) {
     const double sigma = std::sqrt(p * (1 - p) / drawn);
-    EXPECT_NEAR(static_cast<double>(counts[static_cast<int>(f)]) / drawn, p, 5 * sigma) << test::FaultName(f);
+    EXPECT_NEAR(static_cast<double>(counts[static_cast<int>(f)]) / drawn, p, 5 * sigma)
+        << test::FaultName(f);
   };
   expect_rate(Fault::kDrop, rates.drop);
   expect_rate(Fault::kDelay, rates.delay);
@@ -373,8 +396,8 @@ TEST(LinkFaultTest, EveryFaultIsCountedAndNothingUnsafeReachesTheRobot) {
   }
   Report(t);
   // The faults happened and were seen (else this test proves nothing).
-  for (const Fault f : {Fault::kDrop, Fault::kDelay, Fault::kDuplicate, Fault::kReorder, Fault::kCorrupt,
-                        Fault::kPoison, Fault::kSilence}) {
+  for (const Fault f : {Fault::kDrop, Fault::kDelay, Fault::kDuplicate, Fault::kReorder,
+                        Fault::kCorrupt, Fault::kPoison, Fault::kSilence}) {
     EXPECT_GT(t.state_faults[static_cast<int>(f)], 0u) << test::FaultName(f);
     if (f != Fault::kPoison && f != Fault::kSilence) {
       EXPECT_GT(t.command_faults[static_cast<int>(f)], 0u) << test::FaultName(f);
@@ -411,31 +434,41 @@ TEST(LinkFaultTest, BadPoliciesNeverReachTheRobot) {
     const char* name;
     Bundle bundle;
   };
-  for (const Case& c : {Case{"nan", nan}, Case{"huge", huge}, Case{"constant_at_limit", *test::ConstantPolicy(at_limit)}}) {
+  for (const Case& c : {Case{"nan", nan}, Case{"huge", huge},
+                        Case{"constant_at_limit", *test::ConstantPolicy(at_limit)}}) {
     SCOPED_TRACE(c.name);
     const Episode e = RunEpisode(AtRate(c.bundle), limits, mild, CommandFaults(), 77, 60);
     CheckEpisode(e);
     EXPECT_EQ(e.exit, LoopExit::kStepLimit);
     const SafetyReport& s = e.loop.safety;
-    std::printf("policy %-17s: %llu steps, %llu holds, %llu clamped; executed %llu; events:", c.name,
-                static_cast<unsigned long long>(e.loop.steps), static_cast<unsigned long long>(s.holds),
-                static_cast<unsigned long long>(s.clamped_steps), static_cast<unsigned long long>(e.robot.executed));
+    std::printf(
+        "policy %-17s: %llu steps, %llu holds, %llu clamped; executed %llu; events:", c.name,
+        static_cast<unsigned long long>(e.loop.steps), static_cast<unsigned long long>(s.holds),
+        static_cast<unsigned long long>(s.clamped_steps),
+        static_cast<unsigned long long>(e.robot.executed));
     for (int k = 0; k < kSafetyEventCount; ++k) {
-      if (s.counts[k] > 0) std::printf(" %s=%llu", SafetyEventName(static_cast<SafetyEvent>(k)),
-                                       static_cast<unsigned long long>(s.counts[k]));
+      if (s.counts[k] > 0)
+        std::printf(" %s=%llu", SafetyEventName(static_cast<SafetyEvent>(k)),
+                    static_cast<unsigned long long>(s.counts[k]));
     }
-    std::printf("; robot violations %llu\n", static_cast<unsigned long long>(e.robot.total_violations()));
-    ::testing::Test::RecordProperty(std::string("policy_") + c.name + "_holds", std::to_string(s.holds));
-    ::testing::Test::RecordProperty(std::string("policy_") + c.name + "_clamped", std::to_string(s.clamped_steps));
+    std::printf("; robot violations %llu\n",
+                static_cast<unsigned long long>(e.robot.total_violations()));
+    ::testing::Test::RecordProperty(std::string("policy_") + c.name + "_holds",
+                                    std::to_string(s.holds));
+    ::testing::Test::RecordProperty(std::string("policy_") + c.name + "_clamped",
+                                    std::to_string(s.clamped_steps));
     ::testing::Test::RecordProperty(std::string("policy_") + c.name + "_robot_violations",
                                     std::to_string(e.robot.total_violations()));
     if (std::string(c.name) == "nan") {
       // Every step whose state arrived was held for the policy; nothing executed.
-      EXPECT_EQ(s.count(SafetyEvent::kNonFinitePolicy) + e.loop.hardware_timeouts + e.loop.deadline_misses,
+      EXPECT_EQ(s.count(SafetyEvent::kNonFinitePolicy) + e.loop.hardware_timeouts +
+                    e.loop.deadline_misses,
                 e.loop.steps);
       EXPECT_EQ(e.robot.executed, 0u);
     } else {
-      EXPECT_GT(s.clamped_steps + s.count(SafetyEvent::kWorkspaceClamp) + s.count(SafetyEvent::kWorkspaceHold), 0u);
+      EXPECT_GT(s.clamped_steps + s.count(SafetyEvent::kWorkspaceClamp) +
+                    s.count(SafetyEvent::kWorkspaceHold),
+                0u);
       EXPECT_GT(e.robot.executed, 0u);
     }
   }
@@ -450,7 +483,8 @@ TEST(LinkFaultTest, ABundleLooserThanTheRobotIsBoundByTheRobotsLimits) {
   // This robot's own TCP floor is 10 cm below where it starts, its TCP speed 0.5 m/s.
   SafetyLimits robot_limits = tiny.safety;
   robot_limits.workspace_min.z() =
-      Kinematics(tiny.robot.chain).ToolPose(Eigen::VectorXd(InitialState().q)).translation().z() - 0.1;
+      Kinematics(tiny.robot.chain).ToolPose(Eigen::VectorXd(InitialState().q)).translation().z() -
+      0.1;
   robot_limits.max_eef_speed = 0.5;
   RobotLimits limits = TrueLimits(tiny);
   limits.workspace_min = robot_limits.workspace_min;
@@ -472,7 +506,9 @@ TEST(LinkFaultTest, ABundleLooserThanTheRobotIsBoundByTheRobotsLimits) {
   // The bundle alone: the robot's checks catch the commands below its floor and too fast
   // for it (this is what the robot side would have to refuse), never its joint limits.
   const Episode unbounded = RunEpisode(AtRate(loose), limits, mild, CommandFaults(), 5, 60);
-  EXPECT_GT(unbounded.robot.violation(Violation::kWorkspace) + unbounded.robot.violation(Violation::kEefSpeed), 0u)
+  EXPECT_GT(unbounded.robot.violation(Violation::kWorkspace) +
+                unbounded.robot.violation(Violation::kEefSpeed),
+            0u)
       << "the checking robot did not notice a bundle looser than its limits";
   EXPECT_EQ(unbounded.robot.violation(Violation::kJointPosition), 0u);
   EXPECT_EQ(unbounded.robot.violation(Violation::kJointVelocity), 0u);
@@ -488,16 +524,20 @@ TEST(LinkFaultTest, ABundleLooserThanTheRobotIsBoundByTheRobotsLimits) {
   CheckEpisode(e);
   EXPECT_GT(e.loop.safety.count(SafetyEvent::kWorkspaceClamp), 0u);
   EXPECT_GT(e.robot.executed, 0u);
-  std::printf("loose bundle: robot violations %llu (workspace %llu, eef_speed %llu) alone, %llu bound by the robot's "
-              "limits (workspace clamps %llu, holds %llu)\n",
-              static_cast<unsigned long long>(unbounded.robot.total_violations()),
-              static_cast<unsigned long long>(unbounded.robot.violation(Violation::kWorkspace)),
-              static_cast<unsigned long long>(unbounded.robot.violation(Violation::kEefSpeed)),
-              static_cast<unsigned long long>(e.robot.total_violations()),
-              static_cast<unsigned long long>(e.loop.safety.count(SafetyEvent::kWorkspaceClamp)),
-              static_cast<unsigned long long>(e.loop.safety.holds));
-  ::testing::Test::RecordProperty("loose_bundle_violations_unbounded", std::to_string(unbounded.robot.total_violations()));
-  ::testing::Test::RecordProperty("loose_bundle_violations_bounded", std::to_string(e.robot.total_violations()));
+  std::printf(
+      "loose bundle: robot violations %llu (workspace %llu, eef_speed %llu) alone, %llu bound by "
+      "the robot's "
+      "limits (workspace clamps %llu, holds %llu)\n",
+      static_cast<unsigned long long>(unbounded.robot.total_violations()),
+      static_cast<unsigned long long>(unbounded.robot.violation(Violation::kWorkspace)),
+      static_cast<unsigned long long>(unbounded.robot.violation(Violation::kEefSpeed)),
+      static_cast<unsigned long long>(e.robot.total_violations()),
+      static_cast<unsigned long long>(e.loop.safety.count(SafetyEvent::kWorkspaceClamp)),
+      static_cast<unsigned long long>(e.loop.safety.holds));
+  ::testing::Test::RecordProperty("loose_bundle_violations_unbounded",
+                                  std::to_string(unbounded.robot.total_violations()));
+  ::testing::Test::RecordProperty("loose_bundle_violations_bounded",
+                                  std::to_string(e.robot.total_violations()));
 
   robot_limits.workspace_min = Eigen::Vector3d::Constant(20);
   robot_limits.workspace_max = Eigen::Vector3d::Constant(21);
@@ -517,7 +557,8 @@ namespace {
 TEST(LinkFaultTest, AnAbsurdStateIsNeitherTheStartNorAPolicyInput) {
   const RobotLimits limits = test::ChainLimits(PandaChain(), 0.05);
   const auto within = [&](const Command& c) {
-    return (c.q_target.array() >= limits.lower.array()).all() && (c.q_target.array() <= limits.upper.array()).all();
+    return (c.q_target.array() >= limits.lower.array()).all() &&
+           (c.q_target.array() <= limits.upper.array()).all();
   };
   MockHardwareConfig cfg;
   cfg.q0 = PandaHomeJoints();
@@ -537,7 +578,8 @@ TEST(LinkFaultTest, AnAbsurdStateIsNeitherTheStartNorAPolicyInput) {
       });
       ControlLoop loop(controller, hw, opt);
       const LoopExit exit = loop.Run();
-      for (const Command& c : hw.commands()) EXPECT_TRUE(within(c)) << "command " << c.seq << ": " << c.q_target.transpose();
+      for (const Command& c : hw.commands())
+        EXPECT_TRUE(within(c)) << "command " << c.seq << ": " << c.q_target.transpose();
       if (when == 0) {
         EXPECT_EQ(exit, LoopExit::kStartRefused);
         EXPECT_EQ(hw.commands_received(), 0u);
