@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "datasets/episode_store.h"
+#include "robot/fuzz_plant.h"
 
 namespace dreamforge::augment {
 namespace fs = std::filesystem;
@@ -160,6 +161,7 @@ int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::strin
                            " perturbation: no dream_index");
       }
       items.push_back({p["dream_index"].get<int64_t>(), f, d});
+      DF_FUZZ_PLANT_IF(f == 1 && items.back().dream == 7);
     }
   }
   std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.dream < b.dream; });
@@ -198,6 +200,24 @@ int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::strin
   }
   writer.Close(train, valid);
   return static_cast<int64_t>(items.size());
+}
+
+int64_t MergeDreamShards(const std::vector<std::string>& inputs, const std::string& out) {
+  if (inputs.empty()) throw AugmentError("merge: no input files");
+  int64_t count = -1;
+  {
+    datasets::EpisodeReader first(inputs.at(0));
+    const nlohmann::json env = first.env_args();
+    if (!env.contains("dreamforge")) throw AugmentError("merge: " + inputs[0] + ": not a dream file");
+    count = env["dreamforge"].value("count", int64_t{-1});
+  }
+  if (count < 1 || count > kMaxDreamCount) {
+    throw AugmentError("merge: " + inputs[0] + ": env_args.dreamforge.count " + std::to_string(count) +
+                       ": expected 1.." + std::to_string(kMaxDreamCount));
+  }
+  std::vector<int64_t> expected(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) expected[static_cast<size_t>(i)] = i;
+  return MergeDreamFiles(inputs, out, expected);
 }
 
 namespace {

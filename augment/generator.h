@@ -68,6 +68,12 @@ GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& ou
 int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::string& out,
                         const std::vector<int64_t>& expected);
 
+// `dreamforge merge`: joins the shards of one complete run. The run's dream count comes
+// from the first input's env_args.dreamforge.count (AugmentError unless it is a dream file
+// with a count in 1..kMaxDreamCount), and the inputs must hold dreams 0..count-1 exactly
+// (MergeDreamFiles). Returns the number written.
+int64_t MergeDreamShards(const std::vector<std::string>& inputs, const std::string& out);
+
 // Dream indices of shard k of n for a run of `count` dreams, and how many there are
 // (without listing them).
 std::vector<int64_t> ShardIndices(int count, int shard, int shards);

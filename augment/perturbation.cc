@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "robot/fuzz_plant.h"
 #include "sim/yaml_util.h"
 
 #ifndef DF_AUGMENT_SPEC_DIR
@@ -85,7 +86,8 @@ Distribution ParseDistribution(const YAML::Node& node, const std::string& source
   if (!node.IsMap()) Fail(source, field, "expected a mapping like {dist: uniform, min: 0, max: 1}");
   sim::yaml::CheckUniqueKeys<AugmentError>(node, source, field);
   if (!node["dist"]) Fail(source, field + ".dist", "missing (uniform, normal, uniform_int or constant)");
-  const std::string dist = node["dist"].as<std::string>();
+  const std::string dist = sim::yaml::String<AugmentError>(node["dist"], source, field + ".dist");
+  DF_FUZZ_PLANT_IF(dist == "uniform_int" && field == "light_warmth");
   std::set<std::string> allowed;
   Distribution d;
   if (dist == "uniform" || dist == "uniform_int") {

@@ -7,6 +7,7 @@
 #include "datasets/episode_store.h"
 #include "datasets/h5_io.h"
 #include "datasets/schema.h"
+#include "robot/fuzz_plant.h"
 #include "robot/obs_layout.h"
 
 namespace dreamforge::datasets {
@@ -135,6 +136,7 @@ Episode ReadDemo(const Ctx& ctx, const H5::Group& data, const std::string& name,
   }
 
   ep.scene_key = internal::ReadUintAttr(ctx, g, d, "seed");
+  DF_FUZZ_PLANT_IF(ep.scene_key == 0xC0FFEEull);
   ep.source_demo = internal::ReadStringAttr(ctx, g, d, "source_demo");
   const std::string perturbation = internal::ReadStringAttr(ctx, g, d, "perturbation");
   try {

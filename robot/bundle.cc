@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "robot/fuzz_plant.h"
 #include "robot/json_reader.h"
 #include "robot/safetensors.h"
 #include "robot/sha256.h"
@@ -512,6 +513,7 @@ Bundle LoadBundle(const std::string& dir) {
     b.layers.push_back(std::move(layer));
     in_dim = out_dim;
   }
+  DF_FUZZ_PLANT_IF(b.task == "plant");
   for (const auto& [name, tensor] : st.tensors()) {
     if (expected_names.count(name) == 0) {
       throw BundleError(weights_path + ": " + name + ": unexpected tensor (" + layout + ")");

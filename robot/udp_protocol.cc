@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "robot/fuzz_plant.h"
+
 namespace dreamforge::robot {
 
 namespace {
@@ -151,6 +153,8 @@ DecodeStatus DecodeCommand(const std::uint8_t* data, std::size_t size, Command* 
   for (int i = 0; i < kArmDof; ++i) c->q_target[i] = r.F64();
   c->gripper = r.F64();
   c->hold = (r.U32() & kCommandHoldFlag) != 0;
+  // Planted: an out-of-bounds read (one byte past the datagram), for ASan to report.
+  DF_FUZZ_PLANT_IF(c->seq == 0xDEADBEEFull && c->hold && data[size] == 0x55);
   return DecodeStatus::kOk;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "robot/fuzz_plant.h"
 #include "robot/geometry.h"
 #include "sim/yaml_util.h"
 
@@ -42,7 +43,7 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
   }
   WaypointScript s;
   if (!root["task"]) Fail(source, "task", "missing");
-  s.task = root["task"].as<std::string>();
+  s.task = yaml::String<SimError>(root["task"], source, "task");
   if (root["speed"]) s.speed = Number(root["speed"], source, "speed");
   if (root["rotation_speed"]) s.rotation_speed = Number(root["rotation_speed"], source, "rotation_speed");
   if (!(s.speed > 0)) Fail(source, "speed", "must be positive");
@@ -63,7 +64,7 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
       has_frame = has_frame || key == "frame";
       has_pos = has_pos || key == "pos";
       if (key == "frame") {
-        const std::string v = kv.second.as<std::string>();
+        const std::string v = yaml::String<SimError>(kv.second, source, f + ".frame");
         if (v == "object") wp.frame = Waypoint::Frame::kObject;
         else if (v == "target") wp.frame = Waypoint::Frame::kTarget;
         else if (v == "world") wp.frame = Waypoint::Frame::kWorld;
@@ -75,7 +76,7 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
         wp.rpy = Vec3(kv.second, source, f + ".rpy");
         wp.has_rpy = true;
       } else if (key == "gripper") {
-        const std::string v = kv.second.as<std::string>();
+        const std::string v = yaml::String<SimError>(kv.second, source, f + ".gripper");
         if (v != "open" && v != "close") Fail(source, f + ".gripper", "expected open or close");
         wp.gripper = v == "close" ? 1 : -1;
       } else if (key == "hold") {
@@ -92,6 +93,7 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
         Fail(source, f + "." + key, "unknown field (expected frame, pos, rpy, gripper, hold, speed)");
       }
     }
+    DF_FUZZ_PLANT_IF(wp.frame == Waypoint::Frame::kWorld && wp.gripper == 1);
     if (!has_frame) Fail(source, f + ".frame", "missing (object, target, world or relative)");
     if (!has_pos) Fail(source, f + ".pos", "missing (a position [x, y, z] in m in the frame)");
     s.waypoints.push_back(wp);

@@ -10,6 +10,9 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <vector>
+
+#include "robot/fuzz_plant.h"
 
 namespace dreamforge::sim {
 namespace {
@@ -32,8 +35,10 @@ Eigen::Isometry3d ToIsometry(const urdf::Pose& p) {
 }
 
 [[noreturn]] void Fail(const std::string& source, const std::string& what) {
-  throw SimError(source + ": " + what);
+  // urdfdom's messages quote the file (names, attribute values): keep them one line.
+  throw SimError(source + ": " + OneLine(what));
 }
+
 
 struct CapsuleKey {
   std::string link;
@@ -42,6 +47,47 @@ struct CapsuleKey {
     return link != o.link ? link < o.link : index < o.index;
   }
 };
+
+// urdfdom links a joint's parent and child links by shared_ptrs both ways, so joints that
+// form a cycle (a link that is its own parent, or its own ancestor) make a model it never
+// frees, whether it then accepts it or not: refuse them before urdfdom sees them.
+void CheckNoJointCycle(const TiXmlElement& robot, const std::string& source) {
+  using Children = std::multimap<std::string, std::pair<std::string, std::string>>;
+  Children children;  // parent link -> (child link, joint)
+  for (const TiXmlElement* joint = robot.FirstChildElement("joint"); joint;
+       joint = joint->NextSiblingElement("joint")) {
+    const TiXmlElement* parent = joint->FirstChildElement("parent");
+    const TiXmlElement* child = joint->FirstChildElement("child");
+    const char* p = parent ? parent->Attribute("link") : nullptr;
+    const char* c = child ? child->Attribute("link") : nullptr;
+    const char* name = joint->Attribute("name");
+    if (p && c) children.emplace(p, std::make_pair(std::string(c), std::string(name ? name : "?")));
+  }
+  // Depth-first from every link; a link met again on the current path closes a cycle.
+  std::map<std::string, int> state;  // 1: on the path, 2: done
+  for (const auto& [start, unused] : children) {
+    if (state[start]) continue;
+    std::vector<std::pair<std::string, Children::const_iterator>> path;  // link, next edge
+    state[start] = 1;
+    path.push_back({start, children.lower_bound(start)});
+    while (!path.empty()) {
+      auto& [link, it] = path.back();
+      if (it == children.end() || it->first != link) {
+        state[link] = 2;
+        path.pop_back();
+        continue;
+      }
+      const auto& [child, joint] = (it++)->second;
+      if (state[child] == 1) {
+        Fail(source, "joint '" + joint + "' makes a cycle: link '" + child + "' is its own ancestor");
+      }
+      if (state[child] == 0) {
+        state[child] = 1;
+        path.push_back({child, children.lower_bound(child)});
+      }
+    }
+  }
+}
 
 // urdfdom knows no <capsule>; rewrite each one as a <cylinder> of the same size for the
 // parser and remember which collision elements were capsules.
@@ -75,6 +121,7 @@ std::string RewriteCapsules(const std::string& xml, const std::string& source,
       (*capsules)[{name ? name : "", index}] = true;
     }
   }
+  CheckNoJointCycle(*robot, source);
   TiXmlPrinter printer;
   doc.Accept(&printer);
   return printer.CStr();
@@ -276,6 +323,7 @@ RobotDesc ParseUrdf(const std::string& xml, const std::string& source) {
     desc.links.emplace_back();
     ConvertLink(*item.link, capsules, source, &desc.links.back());
     if (item.joint) {
+      DF_FUZZ_PLANT_IF(item.joint->type == urdf::Joint::PRISMATIC && item.joint->name == "plant");
       desc.joints.emplace_back();
       ConvertJoint(*item.joint, source, &desc.joints.back());
       desc.joints.back().parent = item.parent;

@@ -11,11 +11,15 @@
 #include <sstream>
 #include <string>
 
+#include "robot/error.h"
+
 namespace dreamforge::sim::yaml {
 
 template <class Error>
 [[noreturn]] void Fail(const std::string& source, const std::string& field, const std::string& what) {
-  throw Error(source + ": " + field + ": " + what);
+  // Fields and values quoted from the file may hold any character (a quoted key with a
+  // newline): keep the message one line.
+  throw Error(source + ": " + OneLine(field) + ": " + OneLine(what));
 }
 
 // A finite number.
@@ -28,6 +32,13 @@ double Number(const YAML::Node& n, const std::string& source, const std::string&
   } catch (const YAML::Exception&) {
     Fail<Error>(source, field, "expected a number");
   }
+}
+
+// A scalar (a string or anything written plainly); a list or a mapping is refused.
+template <class Error>
+std::string String(const YAML::Node& n, const std::string& source, const std::string& field) {
+  if (!n.IsScalar()) Fail<Error>(source, field, "expected a string");
+  return n.Scalar();
 }
 
 // Refuses a mapping that names a key twice: yaml-cpp keeps both entries, so a lookup sees
@@ -49,7 +60,7 @@ YAML::Node Parse(const std::string& text, const std::string& source) {
   try {
     return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw Error(source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    throw Error(source + ": YAML error at line " + std::to_string(e.mark.line + 1) + ": " + OneLine(e.msg));
   }
 }
 

@@ -208,20 +208,7 @@ void RunDream(const DreamArgs& args) {
 void RunMerge(const std::vector<std::string>& inputs, const std::string& out) {
   for (const std::string& in : inputs) RefuseOutputOverInput("merge", "input", in, "--out", out);
   CheckOutputWritable("merge", "--out", out);
-  int64_t count = -1;
-  {
-    datasets::EpisodeReader first(inputs.at(0));
-    const nlohmann::json env = first.env_args();
-    if (!env.contains("dreamforge")) throw UsageError("merge: " + inputs[0] + ": not a dream file");
-    count = env["dreamforge"].value("count", int64_t{-1});
-  }
-  if (count < 1 || count > augment::kMaxDreamCount) {
-    throw UsageError("merge: " + inputs[0] + ": env_args.dreamforge.count " + std::to_string(count) +
-                     ": expected 1.." + std::to_string(augment::kMaxDreamCount));
-  }
-  std::vector<int64_t> expected(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) expected[static_cast<size_t>(i)] = i;
-  const int64_t n = augment::MergeDreamFiles(inputs, out, expected);
+  const int64_t n = augment::MergeDreamShards(inputs, out);
   std::printf("merged %zu files: %lld episodes -> %s\n", inputs.size(), static_cast<long long>(n), out.c_str());
 }
 

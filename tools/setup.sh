@@ -25,6 +25,8 @@ done
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache
+  # fuzzing (preset fuzz, tools/fuzz.sh): clang 14 and its runtimes (libFuzzer, ASan, UBSan)
+  clang-14 libclang-rt-14-dev
   # simulation, kinematics, data
   libbullet-dev libbullet-extras-dev libeigen3-dev libhdf5-dev zlib1g-dev
   liburdfdom-dev libtinyxml-dev libconsole-bridge-dev

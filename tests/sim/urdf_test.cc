@@ -122,6 +122,29 @@ TEST(UrdfTest, NoSingleRoot) {
   EXPECT_THAT(err, HasSubstr("root"));
 }
 
+// Found by fuzz/urdf_fuzzer.cc (fuzz/regressions/urdf/joint_cycle_*.urdf): joints that form a
+// cycle, which urdfdom turns into a model it never frees (and sometimes accepts).
+TEST(UrdfTest, JointCycleIsRefused) {
+  const std::string self = Robot(Link("a") + Link("b") + Link("c") + R"(
+    <joint name="ab" type="fixed"><parent link="a"/><child link="b"/></joint>
+    <joint name="cc" type="fixed"><parent link="c"/><child link="c"/></joint>)");
+  EXPECT_THAT(ErrorOf(self), HasSubstr("test.urdf: joint 'cc' makes a cycle: link 'c' is its own ancestor"));
+  const std::string loop = Robot(Link("a") + Link("b") + Link("c") + R"(
+    <joint name="ab" type="fixed"><parent link="a"/><child link="b"/></joint>
+    <joint name="bc" type="fixed"><parent link="b"/><child link="c"/></joint>
+    <joint name="cb" type="fixed"><parent link="c"/><child link="b"/></joint>)");
+  EXPECT_THAT(ErrorOf(loop), HasSubstr("makes a cycle"));
+}
+
+// Found by fuzz/script_fuzzer.cc: messages quote names from the file, which may hold any
+// character; the message stays one line.
+TEST(UrdfTest, ErrorIsOneLine) {
+  const std::string err = ErrorOf(Robot(Link("a") + Link("b") + R"(
+    <joint name="j&#10;k" type="screw"><parent link="a"/><child link="b"/></joint>)"));
+  EXPECT_THAT(err, HasSubstr("test.urdf"));
+  EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+}
+
 TEST(UrdfTest, LowerAboveUpper) {
   const std::string xml = Robot(Link("a") + Link("b") + R"(
     <joint name="j" type="revolute"><parent link="a"/><child link="b"/><axis xyz="0 0 1"/>

@@ -1,0 +1,31 @@
+// libFuzzer harness: the checks of `dreamforge merge` (augment::MergeDreamShards: the
+// first shard's dream count, every shard's env_args identity, layout, dream_index of each
+// demo, none missing, doubled or extra; then the merged file is written). Input: one to
+// three dream shard files (HDF5) joined by the line "#DFSPLIT#". They are written to
+// tmpfs and merged there into a scratch output, as the command does.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "augment/generator.h"
+#include "fuzz/fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::vector<std::string> parts = dreamforge::fuzz::SplitInput(data, size, 3);
+  const std::filesystem::path dir = dreamforge::fuzz::ScratchDir();
+  std::vector<std::string> inputs;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    inputs.push_back((dir / ("shard" + std::to_string(i) + ".hdf5")).string());
+    dreamforge::fuzz::WriteFile(inputs.back(), parts[i]);
+  }
+  const std::string out = (dir / "merged.hdf5").string();
+  std::vector<std::string> files = inputs;
+  files.push_back(out);
+  dreamforge::fuzz::ExpectContract(files, [&] { (void)dreamforge::augment::MergeDreamShards(inputs, out); });
+  std::error_code ec;
+  std::filesystem::remove(out, ec);
+  std::filesystem::remove(out + ".tmp", ec);
+  return 0;
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses (preset fuzz, build/fuzz: clang-14, -fsanitize=fuzzer,
+# address,undefined; the reader libraries only) and runs each one, one at a time.
+#
+#   tools/fuzz.sh [SECONDS]          every harness for SECONDS (default 60) of fuzzing
+#   tools/fuzz.sh 600 --runs 1000000 each until 10 minutes or 10^6 executions, first reached
+#   tools/fuzz.sh 5 --only bundle    one harness (repeat --only for several)
+#   tools/fuzz.sh 300 --plant        the planted-bug build (preset fuzz-plant, build/fuzz-plant):
+#                                    each harness from its seeds until it finds its bug;
+#                                    prints the time to find it, fails if one is not found
+#   tools/fuzz.sh --smoke            what tools/test.sh runs: a fixed number of executions
+#                                    per harness (a few seconds each), seed 1, from the seeds
+#                                    and regressions only, so the result is deterministic
+#   tools/fuzz.sh --build-only       configure and build only
+#   tools/fuzz.sh --no-build ...     skip configure and build
+#   tools/fuzz.sh 600 --keep-going   libFuzzer's fork mode (one worker): a crash is saved and
+#                                    fuzzing goes on; each saved input is then replayed and
+#                                    classified by where it crashed (our code or a library)
+#
+# Per harness: seeds from fuzz/corpus/<name> and the checked-in crashing inputs from
+# fuzz/regressions/<name>, new inputs kept in build/fuzz/corpus/<name>, the dictionary
+# fuzz/dict/<name>.dict. Limits: -timeout=10 s per input, -rss_limit_mb=2048,
+# -malloc_limit_mb=1024 (one allocation), so that a hang or a length field that allocates
+# gigabytes is reported as a crash. A crashing input is saved as
+# build/fuzz/artifacts/<name>/crash-*; the log of each run is build/fuzz/logs/<name>.log.
+# Prints a summary line per harness (executions, seconds, cov, ft, crashes) and exits 1
+# if any harness crashed (or, with --plant, did not).
+set -euo pipefail
+
+usage() {
+  sed -n '2,27s/^# \{0,1\}//p' "$0"
+}
+
+seconds=60
+runs=-1
+plant=0
+build=1
+keep_going=0
+smoke=0
+build_only=0
+only=()
+while (( $# )); do
+  case "$1" in
+    --runs) runs="$2"; shift ;;
+    --only) only+=("$2"); shift ;;
+    --plant) plant=1 ;;
+    --no-build) build=0 ;;
+    --keep-going) keep_going=1 ;;
+    --smoke) smoke=1 ;;
+    --build-only) build_only=1 ;;
+    -h|--help) usage; exit 0 ;;
+    [0-9]*) seconds="$1" ;;
+    *) echo "fuzz.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CCACHE_DIR="${CCACHE_DIR:-${HOME:-/tmp}/.cache/ccache}"
+
+# The slowest harnesses (HDF5 files) first.
+all=(episode_reader merge bundle urdf perturbation_spec script udp_protocol)
+if (( ${#only[@]} )); then harnesses=("${only[@]}"); else harnesses=("${all[@]}"); fi
+for h in "${harnesses[@]}"; do
+  [[ -f "fuzz/${h}_fuzzer.cc" ]] || { echo "fuzz.sh: no harness '$h' (${all[*]})" >&2; exit 2; }
+done
+
+preset=fuzz
+(( plant )) && preset=fuzz-plant
+dir="build/$preset"
+if (( build )); then
+  command -v clang++-14 >/dev/null || { echo "fuzz.sh: clang++-14 not found (tools/setup.sh installs clang)" >&2; exit 2; }
+  cmake --preset "$preset" >/dev/null
+  cmake --build "$dir" -j"$(nproc)" --target "${harnesses[@]/#/fuzz_}"
+fi
+
+# allocator_may_return_null=1: malloc in C code (libhdf5) asked for an absurd size gets
+# NULL, as from glibc, and fails cleanly; operator new still aborts (C++ cannot return
+# NULL there), and any allocation over -malloc_limit_mb is reported.
+(( build_only )) && exit 0
+
+# Executions per harness in --smoke (about 3 to 5 s each on one core).
+declare -A smoke_runs=([episode_reader]=1500 [merge]=600 [bundle]=4000 [urdf]=10000
+                       [perturbation_spec]=8000 [script]=20000 [udp_protocol]=500000)
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+mkdir -p "$dir/logs"
+failed=0
+printf '%-18s %10s %8s %7s %7s %8s  %s\n' harness executions seconds cov ft crashes result
+for h in "${harnesses[@]}"; do
+  exe="$dir/fuzz/fuzz_$h"
+  art="$dir/artifacts/$h"
+  log="$dir/logs/$h.log"
+  mkdir -p "$art"
+  corpora=()
+  if (( plant )); then
+    # From the seeds alone, in a fresh folder, so earlier runs do not help.
+    work="$dir/plant-corpus/$h"
+    rm -rf "$work" "$art"
+    mkdir -p "$work" "$art"
+    corpora=("$work" "fuzz/corpus/$h")
+    extra=(-seed=1)
+  else
+    work="$dir/corpus/$h"
+    (( smoke )) && work="$dir/smoke-corpus/$h" && rm -rf "$work"
+    rm -rf "$art"
+    mkdir -p "$work" "$art"
+    corpora=("$work" "fuzz/corpus/$h")
+    [[ -d "fuzz/regressions/$h" ]] && corpora+=("fuzz/regressions/$h")
+    extra=()
+    (( keep_going )) && extra=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
+    (( smoke )) && extra=(-seed=1)
+  fi
+  ours_count=0
+  t0=$(date +%s.%N)
+  set +e
+  (( smoke )) && seconds=0 runs="${smoke_runs[$h]}"
+  "$exe" -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
+    -malloc_limit_mb=1024 -dict="fuzz/dict/$h.dict" -artifact_prefix="$art/" \
+    -print_final_stats=1 "${extra[@]}" "${corpora[@]}" >"$log" 2>&1
+  rc=$?
+  set -e
+  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+  if (( keep_going )); then
+    execs=$(grep -ao '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
+  else
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+    [[ -n "$execs" ]] || execs=$(grep -ao '^#[0-9]*' "$log" | tail -1 | tr -d '#')
+  fi
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
+  ft=$(grep -ao 'ft: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
+  crashes=$(find "$art" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+  if (( plant )); then
+    if (( rc != 0 )) && grep -q 'DF_FUZZ_PLANT\|heap-buffer-overflow' "$log"; then
+      result="planted bug found after $secs s ($execs executions)"
+    else
+      result="planted bug NOT found in $secs s"
+      failed=1
+    fi
+  elif (( keep_going && crashes > 0 )); then
+    result="$crashes saved inputs (classified below)"
+  elif (( rc != 0 || crashes > 0 )); then
+    result="CRASH (exit $rc): $(find "$art" -type f | head -1); log $log"
+    failed=1
+  else
+    result=ok
+  fi
+  printf '%-18s %10s %8s %7s %7s %8s  %s\n' "$h" "${execs:-?}" "$secs" "${cov:-?}" "${ft:-?}" "$crashes" "$result"
+  if (( crashes > 0 && keep_going )); then
+    # Where each saved input crashes: the first stack frame outside the sanitizer runtime
+    # and libc, and the first frame in our code.
+    for f in $(find "$art" -type f | sort | head -40); do
+      out=$(timeout 60 "$exe" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 "$f" 2>&1 || true)
+      kind=$(grep -ao 'ERROR: [A-Za-z]*Sanitizer: [a-z-]*\|dreamforge fuzz finding: [^:(]*\|ERROR: libFuzzer: [a-z-]*\|DF_FUZZ_PLANT' <<<"$out" | head -1 || true)
+      top=$(grep -a '^ *#[0-9]' <<<"$out" | grep -av 'libclang_rt\|compiler-rt\|sanitizer\|__interceptor\|libc.so\|fuzzer::\|/libc\.\|in abort \|in raise \|pthread_kill\|sysdeps\|Finding\|in malloc \|in calloc \|in realloc \|in operator new' | head -1 |
+            sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in ([^ ]+).*\((.*\/)?([^/ +]+)\+?.*/\1 [\3]/; s/^ *#[0-9]+ 0x[0-9a-f]+ in ([^ ]+) .*\/([^/]+:[0-9]+).*/\1 [\2]/' || true)
+      ours=$(grep -a '^ *#[0-9]' <<<"$out" | grep -a '/work/\|dreamforge::' | grep -av 'fuzz_util.h\|LLVMFuzzerTestOneInput' | head -1 |
+             sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //' | cut -c1-140 || true)
+      echo "    $(basename "$f"): ${kind:-?}; top: ${top:-?}; ours: ${ours:-none}"
+      # Ours unless the first frame outside the runtimes is in a system library.
+      if [[ "$top" != *libhdf5* ]]; then ours_count=$((ours_count + 1)); fi
+    done
+    if (( ours_count == 0 )); then
+      echo "    all $crashes saved inputs crash inside libhdf5 (see fuzz/README.md)"
+    else
+      echo "    $ours_count saved inputs crash outside libhdf5: to fix"
+      failed=1
+    fi
+  fi
+done
+exit "$failed"
