@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -283,6 +284,8 @@ class FaultBridge {
   // and of those poisoned with finite absurd values.
   const std::set<std::uint64_t>& non_finite_seqs() const { return non_finite_seqs_; }
   const std::set<std::uint64_t>& absurd_seqs() const { return absurd_seqs_; }
+  // seq of every delayed state and its delay, s.
+  const std::map<std::uint64_t, double>& delayed_seqs() const { return delayed_seqs_; }
 
  private:
   enum Direction { kToController = 0, kToRobot = 1 };
@@ -327,6 +330,11 @@ class FaultBridge {
         ++s.silenced;
         break;
       case Fault::kDelay:
+        if (d == kToController && bytes.size() >= 16) {
+          std::uint64_t seq;
+          std::memcpy(&seq, bytes.data() + 8, 8);  // little-endian host, as the protocol
+          delayed_seqs_[seq] = f.delay_s;
+        }
         delayed_.push_back({std::move(bytes), MonotonicSeconds() + f.delay_s});
         delayed_dir_.push_back(d);
         break;
@@ -436,6 +444,7 @@ class FaultBridge {
   std::vector<Packet> delayed_;
   std::vector<Direction> delayed_dir_;
   std::set<std::uint64_t> non_finite_seqs_, absurd_seqs_;
+  std::map<std::uint64_t, double> delayed_seqs_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
 };

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -101,6 +102,7 @@ struct Episode {
   RobotStats robot;
   std::vector<test::ReceivedCommand> received;
   std::set<std::uint64_t> non_finite, absurd;
+  std::map<std::uint64_t, double> delayed;
   double wall_s = 0;
 };
 
@@ -146,6 +148,7 @@ Episode RunEpisode(const std::shared_ptr<const Bundle>& bundle, const RobotLimit
   e.received = robot.commands();
   e.non_finite = bridge.non_finite_seqs();
   e.absurd = bridge.absurd_seqs();
+  e.delayed = bridge.delayed_seqs();
   return e;
 }
 
@@ -219,8 +222,10 @@ struct Totals {
   UdpStats udp;
   RobotStats robot;
   std::array<std::uint64_t, kSafetyEventCount> safety{};
-  std::uint64_t absurd_commands = 0;  // executed commands computed from an absurd (finite) state
-  std::uint64_t poison_used = 0;      // poisoned states acknowledged by a command the robot got
+  std::uint64_t absurd_commands = 0;   // executed commands computed from an absurd (finite) state
+  std::uint64_t delayed_commands = 0;  // executed commands computed from a delayed state
+  double max_delay_used_s = 0;         // the longest delay of such a state
+  std::uint64_t poison_used = 0;       // poisoned states acknowledged by a command the robot got
   double max_step_us = 0, max_p99_us = 0, wall_s = 0;
 
   void Add(const Episode& e) {
@@ -251,6 +256,11 @@ struct Totals {
     for (const test::ReceivedCommand& r : e.received) {
       if (!r.command.hold && e.absurd.count(r.state_seq)) ++absurd_commands;
       if (e.absurd.count(r.state_seq) || e.non_finite.count(r.state_seq)) used.insert(r.state_seq);
+      const auto late = e.delayed.find(r.state_seq);
+      if (!r.command.hold && late != e.delayed.end()) {
+        ++delayed_commands;
+        max_delay_used_s = std::max(max_delay_used_s, late->second);
+      }
     }
     poison_used += used.size();
     max_step_us = std::max(max_step_us, e.loop.step_max_us);
@@ -281,7 +291,10 @@ void Report(const Totals& t) {
   row("state silence (stretches)", sf(Fault::kSilence),
       n(t.silenced) + " states not forwarded; hardware_lost " +
           n(static_cast<std::uint64_t>(t.exits[2])));
-  row("state delay", sf(Fault::kDelay), "late states dropped as stale (below)");
+  row("state delay", sf(Fault::kDelay),
+      "overtaken ones dropped as stale (below); " + n(t.delayed_commands) +
+          " executed commands came from a delayed state that was still the newest (delay up to " +
+          std::to_string(static_cast<int>(1000 * t.max_delay_used_s)) + " ms)");
   row("state duplicate", sf(Fault::kDuplicate),
       "stale drops " + n(t.udp.dropped_stale) + " (dup+reorder+late)");
   row("state reorder", sf(Fault::kReorder), "in the stale drops");
@@ -336,6 +349,7 @@ void Report(const Totals& t) {
                          std::to_string(t.safety[k]));
   }
   Test::RecordProperty("poisoned_states_used", std::to_string(t.poison_used));
+  Test::RecordProperty("commands_from_delayed_states", std::to_string(t.delayed_commands));
   Test::RecordProperty("holds", std::to_string(t.holds));
   Test::RecordProperty("robot_executed", std::to_string(t.executed));
   Test::RecordProperty("robot_violations", std::to_string(t.robot.total_violations()));
