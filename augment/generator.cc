@@ -1,10 +1,12 @@
 #include "augment/generator.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -18,13 +20,20 @@ namespace dreamforge::augment {
 namespace fs = std::filesystem;
 namespace {
 
+// A failed write (a full disk) is a runtime failure, not bad input: std::runtime_error
+// naming the file and the reason, and no .tmp left behind.
 void WriteJsonAtomically(const fs::path& path, const nlohmann::json& j) {
   const fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream o(tmp);
-    if (!o) throw std::runtime_error(tmp.string() + ": cannot write");
     o << j.dump(2) << "\n";
-    if (!o) throw AugmentError(tmp.string() + ": write failed");
+    o.close();
+    if (!o) {
+      const std::string reason = std::strerror(errno);
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw std::runtime_error(path.string() + ": cannot write (" + reason + ")");
+    }
   }
   fs::rename(tmp, path);
 }

@@ -1,6 +1,7 @@
 #include "datasets/episode_store.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -298,11 +299,33 @@ bool SyncFile(const fs::path& path) {
 
 // ------------------------------------------------------------------------------ writer
 
+namespace {
+
+// A write that failed (a full disk, a lost mount, a vanished folder) is a runtime failure,
+// not bad input: std::runtime_error rather than DatasetError (tools/main.cc exits 1, not
+// 2), with the message as Ctx::Fail formats it, naming the file.
+// `err` (errno after the failed call, 0 if unknown) adds the system's reason, e.g. "No
+// space left on device", which HDF5's own messages often leave out.
+[[noreturn]] void WriteFailed(const Ctx& ctx, const std::string& h5path, std::string what, int err = 0) {
+  // HDF5's file driver messages run over lines ("file write failed: time = ...\n, filename
+  // = ..., errno = 28, ..."): the first clause is kept, the system's reason is added.
+  if (const size_t cut = what.find(": time = "); cut != std::string::npos) what.erase(cut);
+  if (const size_t nl = what.find('\n'); nl != std::string::npos) what.erase(nl);
+  const std::string reason = err != 0 && what.find(std::strerror(err)) == std::string::npos
+                                 ? " (" + std::string(std::strerror(err)) + ")"
+                                 : "";
+  throw std::runtime_error(ctx.file + (h5path.empty() ? "" : ": " + h5path) + ": " + what + reason);
+}
+
+}  // namespace
+
 struct EpisodeWriter::Impl {
   fs::path path;
   fs::path tmp;
   Ctx ctx;
-  H5::H5File file;
+  // On the heap, so that a file whose close failed can be left unclosed (KeepOpen).
+  std::unique_ptr<H5::H5File> file_owner = std::make_unique<H5::H5File>();
+  H5::H5File& file = *file_owner;
   H5::Group data;
   int count = 0;                           // demos written
   int64_t total = 0;                       // samples written
@@ -319,6 +342,39 @@ struct EpisodeWriter::Impl {
   // is the camera layout that `write_cameras` adds under the demo's obs/ after the rest.
   std::string Write(const Episode& episode, const internal::Schema* cameras,
                     const std::function<void(const H5::Group& obs)>& write_cameras);
+
+  // Throws the unfinished .tmp away (never throws). After a failed write (a full disk)
+  // HDF5's close fails too, as it flushes, and a failed H5Fclose leaves HDF5 1.10 in a
+  // state where the next close of the file (H5::H5File's destructor, or the library's at
+  // exit) crashes. So the file's descriptor is first pointed at an anonymous memory file:
+  // what HDF5 still flushes goes there, the close succeeds, and the .tmp is removed. A
+  // close that fails all the same is never retried (KeepOpen).
+  void Discard() noexcept {
+    void* handle = nullptr;
+    if (H5Iis_valid(file.getId()) > 0 && H5Fget_vfd_handle(file.getId(), H5P_DEFAULT, &handle) >= 0 &&
+        handle != nullptr) {
+      const int fd = *static_cast<int*>(handle);  // the sec2 driver's descriptor
+      const int mem = ::memfd_create("dreamforge-discarded-episode-file", MFD_CLOEXEC);
+      if (mem >= 0) {
+        ::dup2(mem, fd);
+        ::close(mem);
+      }
+    }
+    try {
+      data.close();
+    } catch (const H5::Exception&) {
+    }
+    try {
+      file.close();
+    } catch (const H5::Exception&) {
+      KeepOpen();
+    }
+    std::error_code ec;
+    fs::remove(tmp, ec);
+  }
+  // After a failed close: the H5File is never destroyed, so its destructor does not close
+  // the file a second time.
+  void KeepOpen() noexcept { static_cast<void>(file_owner.release()); }  // deliberately leaked
 };
 
 EpisodeWriter::EpisodeWriter(const fs::path& path, const nlohmann::json& env_args)
@@ -330,31 +386,38 @@ EpisodeWriter::EpisodeWriter(const fs::path& path, const nlohmann::json& env_arg
   m.ctx.file = path.string();
   if (!env_args.is_object()) m.ctx.Fail("/data", "env_args must be a JSON object");
   const std::string env_json = env_args.dump();
+  // No sieve buffer and no chunk cache: raw data goes to the file in H5Dwrite, so that a
+  // write that fails (a full disk) fails there, with an exception, and not later in the
+  // H5Dclose of H5::DataSet's destructor (which only prints to stderr, and leaves HDF5 a
+  // dataset it crashes on at exit). Every dataset is written whole, once: nothing to cache.
+  H5::FileAccPropList fapl = internal::FileAccessProps();
+  H5Pset_sieve_buf_size(fapl.getId(), 0);
+  H5Pset_cache(fapl.getId(), 0, 0, 0, 0.75);
+  errno = 0;
   try {
-    m.file = H5::H5File(m.tmp.string(), H5F_ACC_TRUNC, internal::FileCreateProps(),
-                        internal::FileAccessProps());
+    m.file = H5::H5File(m.tmp.string(), H5F_ACC_TRUNC, internal::FileCreateProps(), fapl);
   } catch (const H5::Exception& e) {
-    m.ctx.Fail("", "cannot create " + m.tmp.string() + ": " + internal::Hdf5Reason(e));
+    const int err = errno;
+    const std::string reason = internal::Hdf5Reason(e);
+    std::error_code ec;
+    fs::remove(m.tmp, ec);  // HDF5 may have created it before failing
+    WriteFailed(m.ctx, "", "cannot create " + m.tmp.string() + ": " + reason, err);
   }
   try {
     m.data = internal::CreateGroup(m.file, "data");
     internal::WriteStringAttr(m.data, "env_args", env_json);
     m.file.flush(H5F_SCOPE_LOCAL);
   } catch (const H5::Exception& e) {
-    m.ctx.Fail("/data", e);  // the destructor does not run: clean up here
+    const int err = errno;
+    const std::string reason = internal::Hdf5Reason(e);
+    m.Discard();  // the destructor does not run
+    WriteFailed(m.ctx, "/data", "HDF5 error: " + reason, err);
   }
 }
 
 EpisodeWriter::~EpisodeWriter() {
   if (impl_ == nullptr || impl_->closed) return;
-  try {
-    impl_->data.close();
-    impl_->file.close();
-  } catch (const H5::Exception&) {
-    // Nothing to report from a destructor; the file is removed below anyway.
-  }
-  std::error_code ec;
-  fs::remove(impl_->tmp, ec);
+  impl_->Discard();
 }
 
 std::string EpisodeWriter::Impl::Write(const Episode& episode, const internal::Schema* cameras,
@@ -373,13 +436,15 @@ std::string EpisodeWriter::Impl::Write(const Episode& episode, const internal::S
   } catch (const nlohmann::json::exception& e) {
     ctx.Fail(path, std::string("attribute 'perturbation': cannot serialize: ") + e.what());
   }
+  errno = 0;
   try {
     WriteDemo(data, name, episode, perturbation);
     if (write_cameras) write_cameras(data.openGroup(name + "/obs"));
     file.flush(H5F_SCOPE_LOCAL);
   } catch (const H5::Exception& e) {
+    const int err = errno;
     failed = true;
-    ctx.Fail(path, e);
+    WriteFailed(ctx, path, "HDF5 error: " + internal::Hdf5Reason(e), err);
   }
   if (!this->schema) this->schema = std::move(schema);
   ++count;
@@ -444,27 +509,39 @@ void EpisodeWriter::Close(const std::vector<std::string>& train,
       if (!seen.insert(name).second) m.ctx.Fail(path, "names '" + name + "' twice");
     }
   }
+  // Everything is written and flushed before the file is closed: a write that fails then
+  // leaves the file open for Discard() (see there why a failed close must not be retried).
+  errno = 0;
   try {
     internal::WriteScalarAttr<int64_t>(m.data, "total", m.total);
     H5::Group mask = internal::CreateGroup(m.file, "mask");
     internal::WriteStringList(mask, "train", train);
     internal::WriteStringList(mask, "valid", valid);
     mask.close();
+    m.file.flush(H5F_SCOPE_LOCAL);
+  } catch (const H5::Exception& e) {
+    const int err = errno;
+    m.failed = true;
+    WriteFailed(m.ctx, "", "cannot finish " + m.tmp.string() + ": " + internal::Hdf5Reason(e), err);
+  }
+  try {
     m.data.close();
     m.file.close();
   } catch (const H5::Exception& e) {
+    const int err = errno;
     m.failed = true;
-    m.ctx.Fail("", "cannot finish " + m.tmp.string() + ": " + internal::Hdf5Reason(e));
+    m.KeepOpen();
+    WriteFailed(m.ctx, "", "cannot finish " + m.tmp.string() + ": " + internal::Hdf5Reason(e), err);
   }
   if (!SyncFile(m.tmp)) {
     m.failed = true;
-    m.ctx.Fail("", "cannot sync " + m.tmp.string() + ": " + std::strerror(errno));
+    WriteFailed(m.ctx, "", "cannot sync " + m.tmp.string() + ": " + std::strerror(errno));
   }
   std::error_code ec;
   fs::rename(m.tmp, m.path, ec);
   if (ec) {
     m.failed = true;
-    m.ctx.Fail("", "cannot rename " + m.tmp.string() + " into place: " + ec.message());
+    WriteFailed(m.ctx, "", "cannot rename " + m.tmp.string() + " into place: " + ec.message());
   }
   m.closed = true;
 }

@@ -322,16 +322,11 @@ void WriteTorchScript(const Policy& policy, const fs::path& path) {
          "    return torch.reshape(x, [-1, " << m.horizon << ", 7]) * self.act_scale + self.act_offset\n";
   }
   module.define(s.str());
-  const fs::path tmp = path.string() + ".tmp";
-  try {
-    module.save(tmp.string());
-  } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    const std::string what = e.what_without_backtrace();
-    throw std::runtime_error(path.string() + ": cannot write (" + what.substr(0, what.find('\n')) + ")");
-  }
-  CommitFile(tmp, path);
+  // Serialized in memory: LibTorch's own file writer aborts the process (an exception from
+  // a destructor) when a write fails, e.g. on a full disk.
+  std::ostringstream bytes;
+  module.save(bytes);
+  WriteAtomic(path, bytes.str());
 }
 
 void WriteOnnx(const Policy& policy, const fs::path& path) {

@@ -67,15 +67,12 @@ void WriteFileAtomic(const fs::path& path, const std::string& content) {
   Commit(tmp, path);
 }
 
+// The archive is serialized in memory and written by WriteFileAtomic: LibTorch's own file
+// writer aborts the process (an exception from a destructor) when a write fails.
 void SaveArchiveAtomic(torch::serialize::OutputArchive& archive, const fs::path& path) {
-  const fs::path tmp = path.string() + ".tmp";
-  try {
-    archive.save_to(tmp.string());
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    WriteFailed(path, tmp, what.substr(0, what.find('\n')));
-  }
-  Commit(tmp, path);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  WriteFileAtomic(path, bytes.str());
 }
 
 // Model weights (CPU copies) into an archive.

@@ -66,6 +66,33 @@ void CheckOutputWritable(const std::string& cmd, const std::string& flag, const 
   ::unlink(probe.c_str());
 }
 
+void WriteFileAtomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  const auto fail = [&](int err) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(path + ": cannot write (" + std::strerror(err) + ")");
+  };
+  const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) fail(errno);
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      fail(err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(err);
+  }
+  if (::close(fd) != 0) fail(errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail(errno);
+}
+
 CLI::Validator DecimalRange(long long min, long long max) {
   return CLI::Validator(
       [min, max](std::string& s) -> std::string {

@@ -34,6 +34,11 @@ void RefuseOutputOverInput(const std::string& cmd, const std::string& in_flag, c
 void CheckOutputWritable(const std::string& cmd, const std::string& flag, const std::string& path,
                          bool create_parents = false);
 
+// Writes `bytes` to `path` through `path`.tmp, fsync and a rename, so that the file under
+// its name is the old one or the new one, never half-written. On failure removes the .tmp
+// and throws std::runtime_error "<path>: cannot write (<reason>)" (a runtime failure, exit 1).
+void WriteFileAtomic(const std::string& path, const std::string& bytes);
+
 // Adds a seed option: a decimal integer 0..2^64-1. CLI11 alone would store "-1" as
 // 18446744073709551615 and read "010" as octal 8; this refuses both, naming the flag.
 CLI::Option* AddSeedOption(CLI::App* cmd, const std::string& name, uint64_t* seed,

@@ -186,11 +186,7 @@ void RunDream(const DreamArgs& args) {
     j["render_seconds"] = render_seconds;
   }
   const std::string summary_path = SummaryPath(a.out);
-  {
-    std::ofstream o(summary_path + ".tmp");
-    o << j.dump(2) << "\n";
-  }
-  std::filesystem::rename(summary_path + ".tmp", summary_path);
+  WriteFileAtomic(summary_path, j.dump(2) + "\n");
   std::string failures;
   for (const auto& [k, v] : summary.failures) failures += " " + k + "=" + std::to_string(v);
   std::printf("dreamed %lld %s episodes (%lld attempts, success %.1f%%, failures:%s) in %.1f s "

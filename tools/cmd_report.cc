@@ -682,13 +682,7 @@ void RunReport(const ReportArgs& a) {
   html << Section("camera-views", "8. Camera views of the dreams", CameraViews(run, dreams));
   html << "</body></html>\n";
 
-  const fs::path tmp = out.string() + ".tmp";
-  {
-    std::ofstream o(tmp);
-    o << html.str();
-    if (!o.flush()) throw std::runtime_error("report: --out " + out.string() + ": cannot write");
-  }
-  fs::rename(tmp, out);
+  WriteFileAtomic(out.string(), html.str());
   std::printf("report: %s -> %s\n", a.run_dir.c_str(), out.string().c_str());
 }
 
