@@ -3,19 +3,19 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 #include <sstream>
 #include <thread>
 
 #include "tests/common/test_util.h"
-
-extern char** environ;
+#include "tests/tools/writer_util.h"
 
 namespace dreamforge {
 namespace {
@@ -38,48 +38,72 @@ class DreamCliTest : public test::TempDirTest {
   }
 };
 
+// Several kills per run: each trial SIGKILLs the run once its part k (drawn) is on disk,
+// then after random delays (drawn, within an uninterrupted run's length) in the runs that
+// resume it, then lets it finish. No kill leaves a final file that is not the complete
+// one, and the finished file equals the uninterrupted run's bytes.
 TEST_F(DreamCliTest, KilledAndResumedEqualsUninterrupted) {
-  const CmdResult full = Shell(Dream("full.hdf5"));
+  const test::ProcRun full = test::RunArgs(test::Words(Dream("full.hdf5")), dir_ / "full.log");
   ASSERT_EQ(full.status, 0) << full.output;
+  const std::string expected = Bytes(dir_ / "full.hdf5");
 
-  // Start the same run, SIGKILL it once two parts are on disk, then run it again.
-  const fs::path out = dir_ / "resumed.hdf5";
-  const std::string cmd = Dream("resumed.hdf5");
-  std::vector<std::string> words;
-  std::istringstream is(cmd);
-  for (std::string w; is >> w;) words.push_back(w);
-  std::vector<char*> argv;
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-  const fs::path second_part = out.string() + ".parts/chunk_000001.hdf5";
-  bool killed = false;
-  for (int k = 0; k < 600 && !killed; ++k) {
-    if (fs::exists(second_part)) {
-      kill(pid, SIGKILL);
-      killed = true;
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const fs::path out = dir_ / "resumed.hdf5", parts = out.string() + ".parts";
+  const std::vector<std::string> cmd = test::Words(Dream("resumed.hdf5"));
+  const auto parts_on_disk = [&] {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(parts, ec)) n += e.path().extension() == ".hdf5";
+    return n;
+  };
+  std::mt19937 rng(1101);
+  std::map<std::string, int> phases;
+  int kills = 0;
+  constexpr int kTrials = 3, kDelayKills = 3;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    fs::remove_all(parts);
+    fs::remove(out);
+    fs::remove(dir_ / "resumed.summary.json");
+    // Kill 1: once part k (of 4) is on disk.
+    const int k = std::uniform_int_distribution<int>(0, 2)(rng);
+    char name[32];
+    std::snprintf(name, sizeof name, "chunk_%06d.hdf5", k);
+    test::ProcRun r = test::RunArgs(cmd, dir_ / "killed.log", -1, 300, parts / name);
+    ASSERT_TRUE(r.killed) << "the run finished before part " << k << " appeared";
+    ++kills;
+    ++phases["part " + std::to_string(k) + " written"];
+    EXPECT_FALSE(fs::exists(out)) << "a killed run must not leave the final file";
+    // Kills 2..: after random delays, each in a run resuming the last.
+    bool finished = false;
+    for (int d = 0; d < kDelayKills && !finished; ++d) {
+      const int before = parts_on_disk();
+      r = test::RunArgs(cmd, dir_ / "killed.log", std::uniform_real_distribution<double>(0, full.seconds)(rng));
+      finished = !r.killed;
+      if (finished) {
+        ASSERT_EQ(r.status, 0) << r.output;
+        ++phases["finished"];
+      } else {
+        ++kills;
+        ++phases[fs::exists(out) ? "after the rename" : "with " + std::to_string(before) + " parts on disk"];
+        EXPECT_TRUE(!fs::exists(out) || Bytes(out) == expected) << "a killed run left an incomplete " << out;
+      }
     }
+    if (!finished) {
+      const CmdResult again = Shell(Dream("resumed.hdf5"));
+      ASSERT_EQ(again.status, 0) << again.output;
+      const nlohmann::json summary = nlohmann::json::parse(Bytes(dir_ / "resumed.summary.json"));
+      EXPECT_GE(summary["resumed_chunks"].get<int>(), k + 1);
+    }
+    EXPECT_TRUE(Bytes(out) == expected) << "resumed file differs";
+    const nlohmann::json summary = nlohmann::json::parse(Bytes(dir_ / "resumed.summary.json"));
+    EXPECT_EQ(summary["kept"], 8);
+    for (const char* key : {"attempts", "kept", "failures", "success_rate", "wall_seconds",
+                            "kept_per_second", "workers"}) {
+      EXPECT_TRUE(summary.contains(key)) << key;
+    }
+    EXPECT_FALSE(fs::exists(parts));
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(killed) << "the run finished before it could be killed";
-  ASSERT_TRUE(WIFSIGNALED(status));
-  EXPECT_FALSE(fs::exists(out)) << "a killed run must not leave the final file";
-
-  const CmdResult again = Shell(cmd);
-  ASSERT_EQ(again.status, 0) << again.output;
-  EXPECT_TRUE(Bytes(dir_ / "full.hdf5") == Bytes(out)) << "resumed file differs";
-  const nlohmann::json summary = nlohmann::json::parse(Bytes(dir_ / "resumed.summary.json"));
-  EXPECT_GE(summary["resumed_chunks"].get<int>(), 2);
-  EXPECT_EQ(summary["kept"], 8);
-  for (const char* key : {"attempts", "kept", "failures", "success_rate", "wall_seconds",
-                          "kept_per_second", "workers"}) {
-    EXPECT_TRUE(summary.contains(key)) << key;
-  }
-  EXPECT_FALSE(fs::exists(out.string() + ".parts"));
+  std::printf("kill summary: dream: %d runs, %d kills; phases: %s\n", kTrials, kills, test::Counts(phases).c_str());
 }
 
 TEST_F(DreamCliTest, ShardsFromTheCommandLineAndFromMpiMergeToTheSingleRun) {
