@@ -127,7 +127,16 @@ void RunExport(const ExportArgs& a) {
   fs::path out(a.out);
   if (out.filename().empty()) out = out.parent_path();  // "bundle/": the tmp folder is bundle.tmp
   const fs::path tmp = out.string() + ".tmp";
-  fs::remove_all(tmp);
+  fs::remove_all(tmp);  // left by an export that was killed
+  // An export of an earlier version killed between its two renames left the old bundle as
+  // BUNDLE.old/ and no BUNDLE/: it is put back. Beside a BUNDLE/, a BUNDLE.old/ is stale.
+  if (const fs::path stale = out.string() + ".old"; fs::exists(stale)) {
+    if (fs::exists(out)) {
+      fs::remove_all(stale);
+    } else {
+      fs::rename(stale, out);
+    }
+  }
   // A failed export leaves the old bundle (if any) as it was and no BUNDLE.tmp/ behind.
   struct RemoveOnFailure {
     fs::path dir;

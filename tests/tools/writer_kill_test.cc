@@ -64,12 +64,14 @@ class WriterKillTest : public test::TempDirTest {
     std::vector<std::string> args;
     std::function<void()> reset;
     std::function<std::string(const ProcRun& killed, const std::string& rename_phase)> check;
+    fs::path appears;  // if set: kills also as soon as this path (its temporary) appears
     std::map<std::string, int> phases;
-    int trials = 0, at_renames = 0, killed = 0;
+    int trials = 0, at_renames = 0, at_appearance = 0, killed = 0;
   };
 
   // `renames` trials at distinct renames of the run (drawn by `rng`; all of them when
-  // there are fewer) and `delays` trials after a random delay in [0, seconds].
+  // there are fewer), 2 as soon as `t.appears` exists (if set) and `delays` trials after a
+  // random delay in [0, seconds].
   void RunTrials(Trials& t, const std::vector<RenameCall>& calls, int renames, int delays, double seconds,
                  std::mt19937& rng) {
     std::vector<int> order(calls.size());
@@ -87,6 +89,16 @@ class WriterKillTest : public test::TempDirTest {
       ++t.phases[t.check(r, "rename " + Basename(calls[k].target))];
       if (::testing::Test::HasFatalFailure()) return;
     }
+    for (int k = 0; k < 2 && !t.appears.empty(); ++k) {
+      t.reset();
+      fs::remove_all(t.appears);  // what an earlier kill left must not trigger this one
+      const ProcRun r = RunArgs(t.args, dir_ / "killed.log", -1, 300, t.appears);
+      EXPECT_TRUE(r.killed) << t.name << ": finished before " << t.appears << " appeared";
+      t.killed += r.killed;
+      ++t.trials, ++t.at_appearance;
+      ++t.phases[t.check(r, "")];
+      if (::testing::Test::HasFatalFailure()) return;
+    }
     for (int k = 0; k < delays; ++k) {
       t.reset();
       const ProcRun r = RunArgs(t.args, dir_ / "killed.log", delay(rng));
@@ -96,9 +108,11 @@ class WriterKillTest : public test::TempDirTest {
       ++t.phases[t.check(r, "")];
       if (::testing::Test::HasFatalFailure()) return;
     }
-    std::printf("kill summary: %s: %d trials (%d before a rename, %d after a random delay), %d killed; phases: %s\n",
-                t.name.c_str(), t.trials, t.at_renames, t.trials - t.at_renames, t.killed,
-                test::Counts(t.phases).c_str());
+    std::printf(
+        "kill summary: %s: %d trials (%d before a rename, %d when the temporary appeared, %d after a random delay), "
+        "%d killed; phases: %s\n",
+        t.name.c_str(), t.trials, t.at_renames, t.at_appearance, t.trials - t.at_renames - t.at_appearance, t.killed,
+        test::Counts(t.phases).c_str());
   }
 
   // A writer of one file: `out` holds `old` before each trial, and after a kill it must
@@ -110,7 +124,11 @@ class WriterKillTest : public test::TempDirTest {
     Trials t;
     t.name = name;
     t.args = args;
-    t.reset = [&] { std::ofstream(out, std::ios::binary | std::ios::trunc) << old; };
+    t.appears = out.string() + ".tmp";
+    t.reset = [&] {
+      std::ofstream(out, std::ios::binary | std::ios::trunc) << old;
+      fs::remove(out.string() + ".tmp");  // so that the phase is told right
+    };
     t.check = [&](const ProcRun& killed, const std::string& rename_phase) {
       const std::string now = Bytes(out);
       const bool is_old = now == old, is_new = same(now, expected);
@@ -124,8 +142,9 @@ class WriterKillTest : public test::TempDirTest {
     };
     std::mt19937 rng(seed);
     RunTrials(t, calls, static_cast<int>(calls.size()), delays, seconds, rng);
-    // A run to the end over what the kills left writes the new file and no .tmp.
+    // A run to the end over what a kill leaves (a stale .tmp) writes the new file and no .tmp.
     t.reset();
+    std::ofstream(out.string() + ".tmp") << "half";
     const ProcRun r = RunArgs(args, dir_ / "final.log");
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_TRUE(same(Bytes(out), expected)) << name;
@@ -241,10 +260,12 @@ TEST_F(WriterKillTest, ExportKilledLeavesTheOldOrTheNewBundle) {
   Trials t;
   t.name = "export";
   t.args = Bin("export --policy " + (dir_ / "a").string() + " --out " + out.string());
-  // The old bundle is put back before each trial; what a killed export left beside it
-  // (bundle.tmp/, bundle.old/) stays, as it would for the next export.
+  t.appears = out.string() + ".tmp";
+  // The old bundle is put back before each trial, and what a killed export left beside it
+  // removed (so that the phase is told right; the last run below starts over leftovers).
   t.reset = [&] {
     fs::remove_all(out);
+    fs::remove_all(out.string() + ".tmp");
     fs::copy(pristine, out, fs::copy_options::recursive);
   };
   t.check = [&](const ProcRun& killed, const std::string& rename_phase) {
@@ -266,8 +287,13 @@ TEST_F(WriterKillTest, ExportKilledLeavesTheOldOrTheNewBundle) {
                                                       probe.string()));
   std::mt19937 rng(2102);
   RunTrials(t, calls, static_cast<int>(calls.size()), 8, full.seconds, rng);
-  // A later export over the leftovers completes and cleans them up.
+  // An export over what a killed one left (a stale bundle.tmp/ and, from older versions,
+  // bundle.old/) completes and cleans them up.
   t.reset();
+  for (const char* stale : {".tmp", ".old"}) {
+    fs::create_directories(out.string() + stale);
+    std::ofstream(out.string() + stale + "/policy.json") << "{";
+  }
   Ok("export --policy " + (dir_ / "a").string() + " --out " + out.string());
   EXPECT_TRUE(Tree(out) == new_tree);
   EXPECT_FALSE(fs::exists(out.string() + ".tmp"));
