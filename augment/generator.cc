@@ -142,12 +142,13 @@ int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::strin
   for (size_t f = 0; f < inputs.size(); ++f) {
     readers.push_back(std::make_unique<datasets::EpisodeReader>(inputs[f]));
     nlohmann::json env = readers.back()->env_args();
-    if (!env.contains("dreamforge")) {
-      throw AugmentError(inputs[f] + ": /data env_args: not a dream file (no 'dreamforge' entry)");
+    if (!env.contains("dreamforge") || !env["dreamforge"].is_object()) {
+      throw AugmentError(inputs[f] + ": /data env_args: not a dream file (no 'dreamforge' object)");
     }
     env["dreamforge"].erase("shard");
     env["dreamforge"].erase("shard_indices");
-    nlohmann::json id = {{"env_name", env.value("env_name", "")}, {"dreamforge", env["dreamforge"]}};
+    nlohmann::json id = {{"env_name", env.contains("env_name") ? env["env_name"] : nlohmann::json("")},
+                         {"dreamforge", env["dreamforge"]}};
     if (f == 0) {
       identity = id;
       env0 = env;
@@ -165,9 +166,9 @@ int64_t MergeDreamFiles(const std::vector<std::string>& inputs, const std::strin
     readers.front()->CheckSameLayout(*readers.back());
     for (int d = 0; d < readers.back()->num_episodes(); ++d) {
       const nlohmann::json p = readers.back()->ReadPerturbation(d);
-      if (!p.contains("dream_index")) {
+      if (!p.contains("dream_index") || !p["dream_index"].is_number_integer()) {
         throw AugmentError(inputs[f] + ": /data/demo_" + std::to_string(d) +
-                           " perturbation: no dream_index");
+                           " perturbation: no integer dream_index");
       }
       items.push_back({p["dream_index"].get<int64_t>(), f, d});
       DF_FUZZ_PLANT_IF(f == 1 && items.back().dream == 7);
@@ -217,8 +218,15 @@ int64_t MergeDreamShards(const std::vector<std::string>& inputs, const std::stri
   {
     datasets::EpisodeReader first(inputs.at(0));
     const nlohmann::json env = first.env_args();
-    if (!env.contains("dreamforge")) throw AugmentError("merge: " + inputs[0] + ": not a dream file");
-    count = env["dreamforge"].value("count", int64_t{-1});
+    if (!env.contains("dreamforge") || !env["dreamforge"].is_object()) {
+      throw AugmentError("merge: " + inputs[0] + ": not a dream file");
+    }
+    const nlohmann::json& c = env["dreamforge"].contains("count") ? env["dreamforge"]["count"] : nlohmann::json();
+    if (!c.is_number_integer()) {
+      throw AugmentError("merge: " + inputs[0] + ": env_args.dreamforge.count: expected an integer 1.." +
+                         std::to_string(kMaxDreamCount));
+    }
+    count = c.get<int64_t>();
   }
   if (count < 1 || count > kMaxDreamCount) {
     throw AugmentError("merge: " + inputs[0] + ": env_args.dreamforge.count " + std::to_string(count) +

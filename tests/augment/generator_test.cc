@@ -292,5 +292,41 @@ TEST(GridOccupancyTest, CountsCells) {
   EXPECT_DOUBLE_EQ(GridOccupancy(all, 0, 1, 0, 1), 1.0);
 }
 
+// Found by fuzz/merge_fuzzer.cc's contract: env_args and perturbation JSON of the wrong
+// type (a file edited by hand or corrupted) threw nlohmann's type_error, a runtime failure
+// naming no file; merge refuses them as bad input naming the shard.
+TEST_F(GeneratorTest, MergeRefusesWronglyTypedDreamFields) {
+  auto write = [&](const std::string& name, const nlohmann::json& env, const nlohmann::json& dream_index) {
+    datasets::EpisodeWriter writer(dir_ / name, env);
+    datasets::Episode ep = datasets::testing_util::MakeEpisode(5, 1);
+    ep.perturbation = {{"dream_index", dream_index}};
+    writer.Append(ep);
+    writer.Close({"demo_0"}, {});
+    return (dir_ / name).string();
+  };
+  const nlohmann::json good = {{"env_name", "bottle_place"},
+                               {"dreamforge", {{"seed", 3}, {"count", 1}, {"max_attempts", 5}}}};
+  const auto error_of = [&](const std::string& file) {
+    try {
+      MergeDreamShards({file}, (dir_ / "m.hdf5").string());
+    } catch (const AugmentError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string not_object = write("a.hdf5", {{"dreamforge", 5}}, 0);
+  EXPECT_THAT(error_of(not_object), HasSubstr(not_object + ": not a dream file"));
+  nlohmann::json count_text = good;
+  count_text["dreamforge"]["count"] = "1";
+  const std::string text = write("b.hdf5", count_text, 0);
+  EXPECT_THAT(error_of(text), HasSubstr(text + ": env_args.dreamforge.count: expected an integer"));
+  nlohmann::json name_number = good;
+  name_number["env_name"] = 7;
+  const std::string index_text = write("c.hdf5", name_number, "0");
+  EXPECT_THAT(error_of(index_text), HasSubstr(index_text + ": /data/demo_0 perturbation: no integer dream_index"));
+  EXPECT_EQ(MergeDreamShards({write("d.hdf5", good, 0)}, (dir_ / "m.hdf5").string()), 1);
+  EXPECT_FALSE(fs::exists(dir_ / "m.hdf5.tmp"));
+}
+
 }  // namespace
 }  // namespace dreamforge::augment
