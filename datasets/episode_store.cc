@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -483,7 +484,20 @@ std::string EpisodeWriter::AppendCopy(const EpisodeReader& src, int i) {
     std::vector<std::string> keys;
     for (const auto& [key, shape] : cameras.images) keys.push_back(key);
     for (const auto& [key, shape] : cameras.depths) keys.push_back(key);
+    const fs::path dir = impl_->tmp.has_parent_path() ? impl_->tmp.parent_path() : fs::path(".");
     for (const std::string& key : keys) {
+      // HDF5 1.10's H5Ocopy crashes (SIGSEGV in its cleanup) when a write fails during the
+      // copy, e.g. on a full disk: the room it needs (the stored chunks and a margin for the
+      // index and headers) is checked first, so that a full disk is an ordinary error.
+      const hid_t ds = H5Dopen2(static_cast<hid_t>(src.Hdf5FileId()), (from + key).c_str(), H5P_DEFAULT);
+      const hsize_t stored = ds >= 0 ? H5Dget_storage_size(ds) : 0;
+      if (ds >= 0) H5Dclose(ds);
+      struct statvfs fs_stat {};
+      if (::statvfs(dir.c_str(), &fs_stat) == 0 &&
+          static_cast<hsize_t>(fs_stat.f_bavail) * fs_stat.f_frsize < stored + stored / 8 + (256u << 10)) {
+        errno = ENOSPC;
+        throw H5::GroupIException("H5Ocopy", "not enough room to copy " + from + key);
+      }
       if (H5Ocopy(static_cast<hid_t>(src.Hdf5FileId()), (from + key).c_str(), obs.getId(), key.c_str(),
                   H5P_DEFAULT, H5P_DEFAULT) < 0) {
         throw H5::GroupIException("H5Ocopy", "cannot copy " + src.path().string() + ":" + from + key);

@@ -1,9 +1,9 @@
 // Writers on a full disk: each command that writes (dream, merge, train, export, record,
-// report) runs with its output on a small tmpfs holding an earlier complete output and a
+// report, render) runs with its output on a small tmpfs holding an earlier complete output and a
 // filler file that leaves only a little room (several amounts, from none to most of what
 // the new output needs). Each must exit 1 (runtime failure) with one line naming the path
 // and the reason, leave the earlier output byte-identical and no temporary file behind
-// (dream keeps its finished parts, for a rerun to resume). The tmpfs is mounted in a
+// (dream and render keep their finished parts, for a rerun to resume). The tmpfs is mounted in a
 // private mount namespace of the test process (it goes away with the process, whatever
 // happens); where mounting is not allowed the tests are skipped, saying why.
 #include <fcntl.h>
@@ -260,6 +260,19 @@ TEST_F(FullDiskTest, Report) {
       "report", "report " + run_dir.string() + " --out " + (mnt_ / "report.html").string(), fs::file_size(dir_ / "ref.html"),
       [&] { std::ofstream(mnt_ / "report.html") << old; },
       [&] { EXPECT_EQ(Bytes(mnt_ / "report.html"), old); });
+}
+
+// render writes resumable parts (OUT.render/), kept on failure as dream's are.
+TEST_F(FullDiskTest, Render) {
+  const fs::path states = dir_ / "dreams.hdf5";
+  Ok("dream --demo " + kDemo + " --count 4 --chunk 2 --seed 11 --workers 1 --out " + states.string());
+  const std::string render = "render " + states.string() + " --size 32 --chunk 2 --workers 1 --out ";
+  Ok(render + (dir_ / "ref.hdf5").string());
+  Starve(
+      "render", render + (mnt_ / "rendered.hdf5").string(), fs::file_size(dir_ / "ref.hdf5") * 2,
+      [&] { fs::copy_file(kOtherDemo, mnt_ / "rendered.hdf5"); },
+      [&] { EXPECT_TRUE(Bytes(mnt_ / "rendered.hdf5") == Bytes(kOtherDemo)) << "rendered.hdf5 changed"; },
+      {"rendered.hdf5.render"});
 }
 
 }  // namespace
