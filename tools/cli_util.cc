@@ -52,7 +52,16 @@ void CheckOutputWritable(const std::string& cmd, const std::string& flag, const 
   fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
   if (create_parents) {
-    while (!fs::exists(dir, ec) && dir.has_relative_path() && dir.has_parent_path()) dir = dir.parent_path();
+    // The nearest existing ancestor: "run/checkpoints" with no run/ yet is checked in ".".
+    while (!fs::exists(dir, ec)) {
+      const fs::path up = dir.parent_path();
+      if (up.empty()) {
+        dir = ".";
+        break;
+      }
+      if (up == dir) break;
+      dir = up;
+    }
   }
   if (!fs::exists(dir, ec)) throw UsageError(what + "directory " + dir.string() + " does not exist");
   if (!fs::is_directory(dir, ec)) throw UsageError(what + dir.string() + " is not a directory");

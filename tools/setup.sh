@@ -33,8 +33,9 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
   # teleoperation: the spacemouse device (libspnav; without it only that device is missing)
   libspnav-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks; strace kills a writer just before one of its renames (syscall
+  # fault injection) in the killed-writer tests
+  libgtest-dev libgmock-dev libbenchmark-dev strace
   # policy learning, images and video (OpenCV; its FFmpeg backend writes the MP4s)
   libtorch-dev libopencv-dev
   # training on several processes: Gloo's headers for LibTorch's c10d process group, and

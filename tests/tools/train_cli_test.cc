@@ -111,6 +111,12 @@ TEST_F(TrainCliTest, BadInputGetsOneLineNamingTheFileOrFlag) {
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr((dir_ / "new" / "run.json").string() + ": missing; nothing to resume"));
   EXPECT_THAT(r.output, ::testing::Not(HasSubstr("load "))) << r.output;
+  // A relative --out with no folder yet is made in the working directory: the writability
+  // check looks at "." (it used to refuse "directory relrun does not exist").
+  r = Shell("cd " + dir_.string() + " && " + kBin + " train --data " + kDemo + " --resume --out relrun");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("relrun/run.json: missing; nothing to resume")) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("does not exist"))) << r.output;
   const fs::path empty_spec = dir_ / "empty.yaml";
   std::ofstream(empty_spec).close();
   r = Shell(kBin + " train --data " + kDemo + " --eval-every 1 --perturb " + empty_spec.string() + " --out " +
