@@ -153,14 +153,19 @@ for h in "${harnesses[@]}"; do
     # and libc, and the first frame in our code.
     for f in $(find "$art" -type f | sort | head -40); do
       out=$(timeout 60 "$exe" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 "$f" 2>&1 || true)
-      kind=$(grep -ao 'ERROR: [A-Za-z]*Sanitizer: [a-z-]*\|dreamforge fuzz finding: [^:(]*\|ERROR: libFuzzer: [a-z-]*\|DF_FUZZ_PLANT' <<<"$out" | head -1 || true)
-      top=$(grep -a '^ *#[0-9]' <<<"$out" | grep -av 'libclang_rt\|compiler-rt\|sanitizer\|__interceptor\|libc.so\|fuzzer::\|/libc\.\|in abort \|in raise \|pthread_kill\|sysdeps\|Finding\|in malloc \|in calloc \|in realloc \|in operator new' | head -1 |
-            sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in ([^ ]+).*\((.*\/)?([^/ +]+)\+?.*/\1 [\3]/; s/^ *#[0-9]+ 0x[0-9a-f]+ in ([^ ]+) .*\/([^/]+:[0-9]+).*/\1 [\2]/' || true)
-      ours=$(grep -a '^ *#[0-9]' <<<"$out" | grep -a '/work/\|dreamforge::' | grep -av 'fuzz_util.h\|LLVMFuzzerTestOneInput' | head -1 |
-             sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //' | cut -c1-140 || true)
-      echo "    $(basename "$f"): ${kind:-?}; top: ${top:-?}; ours: ${ours:-none}"
+      kind=$(grep -ao 'ERROR: [A-Za-z]*Sanitizer: [A-Za-z-]*\|dreamforge fuzz finding: [^:(]*\|ERROR: libFuzzer: [a-z-]*\|DF_FUZZ_PLANT' <<<"$out" | head -1 || true)
+      # First stack frame outside the sanitizer runtimes and libc, as "function [object]".
+      frame=$(grep -a '^ *#[0-9]' <<<"$out" | grep -av 'libclang_rt\|compiler-rt\|sanitizer\|__interceptor\|libc.so\|fuzzer::\|/libc\.\|in abort \|in raise \|pthread_kill\|sysdeps\|Finding\|in malloc \|in calloc \|in realloc \|in operator new' | head -1 || true)
+      obj=$(grep -ao '(/[^ )+]*' <<<"$frame" | head -1 | sed 's|.*/||' || true)
+      [[ -n "$obj" ]] || obj=$(grep -ao '/work/[^ ]*' <<<"$frame" | head -1 | sed 's|.*/||' || true)
+      fn=$(sed -nE 's/^ *#[0-9]+ 0x[0-9a-f]+ in ([^ (]+).*/\1/p' <<<"$frame" | cut -c1-60)
+      top="${fn:-?} [${obj:-?}]"
+      ours=$(grep -a '^ *#[0-9]' <<<"$out" | grep -a ' in dreamforge::' | head -1 |
+             sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //; s/\(.*//' | cut -c1-100 || true)
+      [[ -n "$kind" ]] || kind="does not crash when replayed alone"
+      echo "    $(basename "$f"): $kind; top: $top; ours: ${ours:-none}"
       # Ours unless the first frame outside the runtimes is in a system library.
-      if [[ "$top" != *libhdf5* ]]; then ours_count=$((ours_count + 1)); fi
+      if [[ "$obj" != libhdf5* && "$kind" != "does not crash"* ]]; then ours_count=$((ours_count + 1)); fi
     done
     if (( ours_count == 0 )); then
       echo "    all $crashes saved inputs crash inside libhdf5 (see fuzz/README.md)"
