@@ -7,8 +7,9 @@
 namespace dreamforge::datasets::internal {
 
 void Ctx::Fail(const std::string& h5path, const std::string& what) const {
-  if (h5path.empty()) throw DatasetError(file + ": " + what);
-  throw DatasetError(file + ": " + h5path + ": " + what);
+  // Paths and keys come from the file and may hold any character: keep the message one line.
+  if (h5path.empty()) throw DatasetError(file + ": " + OneLine(what));
+  throw DatasetError(file + ": " + OneLine(h5path) + ": " + OneLine(what));
 }
 
 void Ctx::Fail(const std::string& h5path, const H5::Exception& e) const {
