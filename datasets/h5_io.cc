@@ -203,8 +203,18 @@ std::string ReadStringAttr(const Ctx& ctx, const H5::H5Object& obj, const std::s
                            const std::string& name) {
   try {
     H5::Attribute attr = OpenScalarAttr(ctx, obj, obj_path, name, H5T_STRING, "a string");
+    H5::StrType type = attr.getStrType();
+    if (type.isVariableStr()) {
+      // Not Attribute::read(type, std::string&): HDF5's C++ wrapper calls strlen on the
+      // pointer it gets, and a variable-length string may be stored as NULL (SEGV).
+      char* p = nullptr;
+      attr.read(type, &p);
+      const std::string value = p == nullptr ? "" : p;
+      H5free_memory(p);
+      return value;
+    }
     std::string value;
-    attr.read(attr.getStrType(), value);  // handles variable- and fixed-length strings
+    attr.read(type, value);  // fixed-length
     return value;
   } catch (const H5::Exception& e) {
     ctx.Fail(obj_path + " attribute '" + name + "'", e);

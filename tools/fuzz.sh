@@ -155,7 +155,7 @@ for h in "${harnesses[@]}"; do
       out=$(timeout 60 "$exe" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 "$f" 2>&1 || true)
       kind=$(grep -ao 'ERROR: [A-Za-z]*Sanitizer: [A-Za-z-]*\|dreamforge fuzz finding: [^:(]*\|ERROR: libFuzzer: [a-z-]*\|DF_FUZZ_PLANT' <<<"$out" | head -1 || true)
       # First stack frame outside the sanitizer runtimes and libc, as "function [object]".
-      frame=$(grep -a '^ *#[0-9]' <<<"$out" | grep -av 'libclang_rt\|compiler-rt\|sanitizer\|__interceptor\|libc.so\|fuzzer::\|/libc\.\|in abort \|in raise \|pthread_kill\|sysdeps\|Finding\|in malloc \|in calloc \|in realloc \|in operator new' | head -1 || true)
+      frame=$(grep -a '^ *#[0-9]' <<<"$out" | grep -av 'libclang_rt\|compiler-rt\|sanitizer\|__interceptor\|libc.so\|fuzzer::\|/libc\.\|in abort \|in raise \|pthread_kill\|sysdeps\|Finding\|in malloc \|in calloc \|in realloc \|in operator new\|in str[a-z]* (\|in mem[a-z]* (' | head -1 || true)
       obj=$(grep -ao '(/[^ )+]*' <<<"$frame" | head -1 | sed 's|.*/||' || true)
       [[ -n "$obj" ]] || obj=$(grep -ao '/work/[^ ]*' <<<"$frame" | head -1 | sed 's|.*/||' || true)
       fn=$(sed -nE 's/^ *#[0-9]+ 0x[0-9a-f]+ in ([^ (]+).*/\1/p' <<<"$frame" | cut -c1-60)
