@@ -79,8 +79,11 @@ fi
 # NULL there), and any allocation over -malloc_limit_mb is reported.
 (( build_only )) && exit 0
 
-# Executions per harness in --smoke (about 3 to 5 s each on one core).
-declare -A smoke_runs=([episode_reader]=1500 [merge]=600 [bundle]=4000 [urdf]=10000
+# Executions per harness in --smoke (about 3 to 5 s each on one core). The HDF5 harnesses
+# only replay their seeds and regressions (0): mutated HDF5 files soon reach crashes inside
+# libhdf5 itself (fuzz/known/), which would fail every run; their mutation runs are
+# --keep-going runs, classified.
+declare -A smoke_runs=([episode_reader]=0 [merge]=0 [bundle]=4000 [urdf]=10000
                        [perturbation_spec]=8000 [script]=20000 [udp_protocol]=500000)
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"

@@ -5,25 +5,32 @@
 #   tools/test.sh --asan        AddressSanitizer + UBSan preset (build/asan)
 #   tools/test.sh --build-only  stop after the build
 #   tools/test.sh --no-aarch64  skip the aarch64 cross build of robot/ and its qemu tests
+#   tools/test.sh --no-fuzz     skip the fuzz phase
 #
 # After the native run, robot/ is cross-compiled for aarch64 and its tests run under
 # qemu-aarch64 (preset aarch64, build/aarch64) when aarch64-linux-gnu-g++ and qemu-aarch64
 # are installed (tools/setup.sh --edge); otherwise a one-line note says it was skipped.
+# Then, when clang-14 and libFuzzer are installed (tools/setup.sh), the libFuzzer harnesses
+# are built (preset fuzz, build/fuzz: the reader libraries only) and each runs a fixed
+# number of executions (a few seconds) from its seeds and regressions, with a fixed seed
+# (tools/fuzz.sh --smoke; longer runs: fuzz/README.md).
 # Exits non-zero on the first failing phase. ccache is used automatically when installed.
 set -euo pipefail
 
 usage() {
-  sed -n '2,13s/^# \{0,1\}//p' "$0"
+  sed -n '2,18s/^# \{0,1\}//p' "$0"
 }
 
 preset=release
 build_only=0
 aarch64=1
+fuzz=1
 for arg in "$@"; do
   case "$arg" in
     --asan) preset=asan ;;
     --build-only) build_only=1 ;;
     --no-aarch64) aarch64=0 ;;
+    --no-fuzz) fuzz=0 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "test.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -70,6 +77,20 @@ if (( aarch64 )); then
     fi
   else
     echo "== aarch64: skipped (no aarch64-linux-gnu-g++ or qemu-aarch64; tools/setup.sh --edge installs them)"
+  fi
+fi
+# The readers under libFuzzer + ASan + UBSan, a few seconds each (a smoke run: the long
+# runs and their results are in the README's Fuzzing section).
+if (( fuzz )); then
+  fuzzer_lib=$(clang-14 -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null || true)
+  if command -v clang++-14 >/dev/null 2>&1 && [[ -f "$fuzzer_lib" ]]; then
+    if (( build_only )); then
+      phase "build (fuzz)" tools/fuzz.sh --build-only
+    else
+      phase "fuzz (smoke: a fixed number of executions per harness)" tools/fuzz.sh --smoke
+    fi
+  else
+    echo "== fuzz: skipped (no clang++-14 or libFuzzer; tools/setup.sh installs clang-14 libclang-rt-14-dev)"
   fi
 fi
 echo "== total: $(elapsed "$t_total") s"
