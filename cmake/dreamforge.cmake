@@ -16,6 +16,9 @@ function(df_add_test name)
   endif()
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
+    # Listing a test binary loads its libraries (LibTorch, Mesa, OpenCV): on a loaded
+    # 2-core machine that took over the default 5 s once and failed the whole ctest run.
+    DISCOVERY_TIMEOUT 60
     WORKING_DIRECTORY "${PROJECT_BINARY_DIR}"
     PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
 endfunction()
