@@ -36,16 +36,12 @@ using test::Tree;
 using test::Words;
 const auto& Bytes = test::ReadBytes;
 
-const std::string kBin = std::getenv("DF_TEST_DREAMFORGE_BIN") ? std::getenv("DF_TEST_DREAMFORGE_BIN") : DF_DREAMFORGE_BIN;
-const std::string kDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
+const std::string& kBin = test::kWriterBin;
+const std::string& kDemo = test::kWriterDemo;
 const std::string kOtherDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/cube_stack.hdf5";
-const std::string kScript = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.script.yaml";
+const std::string& kScript = test::kWriterScript;
 
-std::vector<std::string> Bin(const std::string& args) {
-  std::vector<std::string> a = Words(args);
-  a.insert(a.begin(), kBin);
-  return a;
-}
+std::vector<std::string> Bin(const std::string& args) { return test::WriterArgv(args); }
 
 size_t TreeBytes(const fs::path& p) {
   size_t n = 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -154,6 +155,19 @@ inline std::string Counts(const std::map<std::string, int>& m) {
   std::string s;
   for (const auto& [k, v] : m) s += (s.empty() ? "" : ", ") + k + " " + std::to_string(v);
   return s;
+}
+
+// The binary under test (DF_TEST_DREAMFORGE_BIN runs the trials against another build, e.g.
+// one without a fix), the shipped demos, and a command line as argv.
+inline const std::string kWriterBin =
+    std::getenv("DF_TEST_DREAMFORGE_BIN") ? std::getenv("DF_TEST_DREAMFORGE_BIN") : DF_DREAMFORGE_BIN;
+inline const std::string kWriterDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
+inline const std::string kWriterScript = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.script.yaml";
+
+inline std::vector<std::string> WriterArgv(const std::string& args) {
+  std::vector<std::string> a = Words(args);
+  a.insert(a.begin(), kWriterBin);
+  return a;
 }
 
 }  // namespace dreamforge::test
