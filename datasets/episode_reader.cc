@@ -6,6 +6,7 @@
 
 #include "datasets/episode_store.h"
 #include "datasets/h5_io.h"
+#include "datasets/h5_probe.h"
 #include "datasets/schema.h"
 #include "robot/fuzz_plant.h"
 #include "robot/obs_layout.h"
@@ -173,6 +174,7 @@ struct EpisodeReader::Impl {
     }
   }
 
+  void Open();  // signature, H5File, Validate()
   void Validate();
   Episode Read(const std::string& name, bool with_images) const;
 };
@@ -236,20 +238,27 @@ EpisodeReader::EpisodeReader(const fs::path& path) : impl_(std::make_unique<Impl
   std::error_code ec;
   if (!fs::exists(path, ec)) m.ctx.Fail("", "no such file");
   if (fs::is_directory(path, ec)) m.ctx.Fail("", "is a directory, not an HDF5 file");
-  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-  if (is_hdf5 == 0) m.ctx.Fail("", "not an HDF5 file (no HDF5 signature)");
-  if (is_hdf5 < 0) m.ctx.Fail("", "cannot read as HDF5 (unreadable, truncated or corrupt)");
   m.ctx.file_bytes = fs::file_size(path, ec);
   if (ec) m.ctx.file_bytes = 0;
+  // Everything from the signature check to the end of validation runs first in a probe
+  // process (h5_probe.h): libhdf5 parses its metadata before we can check any field.
+  if (internal::ProbeEnabled()) internal::RunInProbe(m.ctx, [&m] { m.Open(); });
+  m.Open();
+}
+
+void EpisodeReader::Impl::Open() {
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  if (is_hdf5 == 0) ctx.Fail("", "not an HDF5 file (no HDF5 signature)");
+  if (is_hdf5 < 0) ctx.Fail("", "cannot read as HDF5 (unreadable, truncated or corrupt)");
   try {
-    m.file = H5::H5File(path.string(), H5F_ACC_RDONLY);
+    file = H5::H5File(path.string(), H5F_ACC_RDONLY);
   } catch (const H5::Exception& e) {
-    m.ctx.Fail("", "cannot open HDF5 file (truncated or corrupt?): " + internal::Hdf5Reason(e));
+    ctx.Fail("", "cannot open HDF5 file (truncated or corrupt?): " + internal::Hdf5Reason(e));
   }
   try {
-    m.Validate();
+    Validate();
   } catch (const H5::Exception& e) {
-    m.ctx.Fail("", e);  // helpers convert with a path; this is a last resort
+    ctx.Fail("", e);  // helpers convert with a path; this is a last resort
   }
 }
 

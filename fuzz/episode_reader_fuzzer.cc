@@ -6,6 +6,7 @@
 // generically over whatever keys it holds (low-dim, image and depth keys alike).
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -61,6 +62,9 @@ void ReadAll(const EpisodeReader& r) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // The reader's HDF5 probe (datasets/h5_probe.h) kills a libhdf5 that loops after this
+  // many seconds, well inside libFuzzer's -timeout=10 (the default minute is for real files).
+  setenv("DREAMFORGE_HDF5_PROBE_SECONDS", "3", /*overwrite=*/0);
   const std::string path = (dreamforge::fuzz::ScratchDir() / "episode.hdf5").string();
   dreamforge::fuzz::WriteFile(path, std::string_view(reinterpret_cast<const char*>(data), size));
   dreamforge::fuzz::ExpectContract(path, [&] {

@@ -1,0 +1,196 @@
+#include "datasets/h5_probe.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <string>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DF_PROBE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define DF_PROBE_SANITIZED 1
+#endif
+#endif
+
+// Present when a sanitizer runtime is linked (libFuzzer registers a callback that saves the
+// current input as a crash: a probe child must die quietly instead).
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+namespace dreamforge::datasets::internal {
+
+namespace {
+
+constexpr char kOk = 'K';
+constexpr char kError = 'E';      // a dreamforge::Error; its message follows
+constexpr char kException = 'X';  // another std::exception; what() follows
+constexpr char kNoMemory = 'M';   // std::bad_alloc (the address-space limit, or a real one)
+
+#ifndef DF_PROBE_SANITIZED
+// Virtual memory of this process in bytes (0 if unknown).
+uint64_t VirtualMemoryBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0;
+  if (!(statm >> pages)) return 0;
+  return pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+#endif
+
+void WriteAll(int fd, const std::string& s) {
+  const char* p = s.data();
+  size_t left = s.size();
+  while (left > 0) {
+    const ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+[[noreturn]] void RunChild(int fd, const std::function<void()>& read, uint64_t headroom) {
+  // Die of the signal, with no handler's report: ours, the sanitizers' or libFuzzer's.
+  for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) signal(sig, SIG_DFL);
+  if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
+  const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (devnull >= 0) dup2(devnull, STDERR_FILENO);
+  const rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+#ifndef DF_PROBE_SANITIZED
+  if (const uint64_t vm = VirtualMemoryBytes(); vm > 0) {
+    const rlimit as{vm + headroom, vm + headroom};
+    setrlimit(RLIMIT_AS, &as);
+  }
+#else
+  (void)headroom;
+#endif
+  std::string reply(1, kOk);
+  try {
+    read();
+  } catch (const Error& e) {
+    reply = std::string(1, kError) + e.what();
+  } catch (const std::bad_alloc&) {
+    reply = std::string(1, kNoMemory);
+  } catch (const std::exception& e) {
+    reply = std::string(1, kException) + e.what();
+  } catch (...) {
+    reply = std::string(1, kException) + "unknown exception";
+  }
+  WriteAll(fd, reply);
+  _exit(0);  // no atexit handlers, no destructors: the parent owns every resource
+}
+
+std::string DescribeDeath(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = sigabbrev_np(sig);
+    return std::string("signal ") + (name ? std::string("SIG") + name : std::to_string(sig));
+  }
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  return "status " + std::to_string(status);
+}
+
+// DREAMFORGE_HDF5_PROBE_SECONDS (1..3600) replaces the deadline's fixed minute: the fuzz
+// harnesses use a few seconds, below libFuzzer's own per-input timeout.
+uint64_t ProbeBaseSeconds() {
+  const char* v = std::getenv("DREAMFORGE_HDF5_PROBE_SECONDS");
+  if (v == nullptr) return 60;
+  char* end = nullptr;
+  const unsigned long s = std::strtoul(v, &end, 10);
+  return (end != v && *end == '\0' && s >= 1 && s <= 3600) ? s : 60;
+}
+
+}  // namespace
+
+bool ProbeEnabled() {
+  const char* v = std::getenv("DREAMFORGE_HDF5_PROBE");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
+void RunInProbe(const Ctx& ctx, const std::function<void()>& read, uint64_t headroom) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    ctx.Fail("", std::string("cannot start the HDF5 probe process (pipe: ") +
+                     std::strerror(errno) + ")");
+  }
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    ctx.Fail("", std::string("cannot start the HDF5 probe process (fork: ") + std::strerror(err) +
+                     ")");
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    RunChild(fds[1], read, headroom);
+  }
+  close(fds[1]);
+  // A file can also make libhdf5 loop forever (fuzz/known/). Validation reads metadata and
+  // low-dimensional data at well over 20 MB/s here; the deadline allows 1 MB/s plus a
+  // minute, so that only a hang, never a slow disk or a busy machine, reaches it.
+  const uint64_t deadline_s = ProbeBaseSeconds() + ctx.file_bytes / (uint64_t{1} << 20);
+  const auto start = std::chrono::steady_clock::now();
+  std::string reply;
+  bool hung = false;
+  char buf[4096];
+  for (;;) {
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    const int64_t left_ms =
+        int64_t(deadline_s) * 1000 -
+        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    if (left_ms <= 0) {
+      hung = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      ctx.Fail("", std::string("HDF5 probe process lost (waitpid: ") + std::strerror(errno) + ")");
+    }
+  }
+  if (hung) {
+    ctx.Fail("", "the HDF5 library did not finish reading this file in " +
+                     std::to_string(deadline_s) +
+                     " s (a probe process, killed; nothing was read): the file is corrupt or "
+                     "was made to break readers");
+  }
+  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && !reply.empty();
+  if (!clean) {
+    ctx.Fail("", "the HDF5 library crashed reading this file (" + DescribeDeath(status) +
+                     " in a probe process; nothing was read): the file is corrupt or was made "
+                     "to break readers");
+  }
+  if (reply[0] == kError) throw DatasetError(reply.substr(1));
+  if (reply[0] == kNoMemory) {
+    ctx.Fail("", "reading it ran out of memory in a probe process limited to " +
+                     std::to_string(headroom >> 20) +
+                     " MiB more than this one: a size field is corrupt or the file is hostile");
+  }
+  if (reply[0] == kException) ctx.Fail("", "cannot read (" + reply.substr(1) + ")");
+}
+
+}  // namespace dreamforge::datasets::internal

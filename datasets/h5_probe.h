@@ -1,0 +1,45 @@
+// Internal to datasets/: runs the first read of a file that someone else made in a forked
+// probe process, so that a crash inside libhdf5 becomes a one-line DatasetError.
+//
+// Why: libhdf5 1.10.8 (Debian 12) trusts its own metadata. Fuzzing found files on which it
+// reads out of bounds, uses freed memory or dereferences NULL while it parses object
+// headers, the global heap or its metadata accumulator (fuzz/known/), all before our reader
+// sees a single field. No check of ours can run before that parsing, so EpisodeReader
+// opens and validates every file in a child process first. If the child completes, the
+// parent repeats the same deterministic reads (same bytes, same library), which is also
+// what keeps the parent's code visible to coverage-guided fuzzing. If the child throws a
+// dreamforge::Error, the parent rethrows its message unchanged without repeating the reads.
+// If the child dies (a signal, a sanitizer report, an exit from inside a library), the
+// parent throws "<file>: the HDF5 library crashed (...)"; if it is still reading after a
+// deadline (a minute plus one second per MiB of file), the parent kills it and throws
+// "<file>: the HDF5 library did not finish reading this file ...": libhdf5 can also be
+// made to loop forever.
+//
+// Costs (README, "Fuzzing"): one fork plus a second pass over the metadata and low-
+// dimensional data that validation reads; image chunks are read later, in the parent
+// only, and are not covered by the probe.
+//
+// DREAMFORGE_HDF5_PROBE=0 in the environment skips the probe (trusted files, debuggers);
+// DREAMFORGE_HDF5_PROBE_SECONDS=S replaces the deadline's minute (the fuzz harnesses).
+// Threading: the caller must be the only thread inside HDF5 (the datasets/ contract);
+// the child calls nothing but HDF5, our code and malloc, then _exit()s.
+#pragma once
+
+#include <functional>
+
+#include "datasets/h5_io.h"
+
+namespace dreamforge::datasets::internal {
+
+// Runs `read` in a forked child; returns when it completed there (the caller then runs it
+// itself), throws the child's DatasetError message, or a DatasetError naming ctx.file when
+// the child died. The child's address space is limited to its parent's plus
+// `memory_headroom_bytes` (not under AddressSanitizer, which reserves terabytes), so that
+// a size field that asks libhdf5 for gigabytes fails in the child instead of swapping.
+void RunInProbe(const Ctx& ctx, const std::function<void()>& read,
+                uint64_t memory_headroom_bytes = uint64_t{4} << 30);
+
+// True unless DREAMFORGE_HDF5_PROBE=0.
+bool ProbeEnabled();
+
+}  // namespace dreamforge::datasets::internal
