@@ -28,7 +28,8 @@ torch::Tensor CenterCrop(const torch::Tensor& images, int crop) {
   return images.narrow(1, top, crop).narrow(2, left, crop);
 }
 
-torch::Tensor RandomCrop(const torch::Tensor& images, int crop, c10::optional<torch::Generator> gen) {
+torch::Tensor RandomCrop(const torch::Tensor& images, int crop,
+                         c10::optional<torch::Generator> gen) {
   CheckCrop(images, crop, "RandomCrop");
   const int64_t b = images.size(0);
   const torch::TensorOptions index = torch::TensorOptions(torch::kLong);
@@ -70,7 +71,8 @@ void ImageEncoderImpl::reset() {
     }
     in = out;
   }
-  keypoints_ = register_module("keypoints", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, config_.keypoints, 1)));
+  keypoints_ = register_module(
+      "keypoints", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, config_.keypoints, 1)));
   const torch::Tensor t = torch::full({1}, config_.temperature, torch::kFloat);
   temperature_ = config_.learnable_temperature ? register_parameter("temperature", t)
                                                : register_buffer("temperature", t);
@@ -96,23 +98,26 @@ torch::Tensor ImageEncoderImpl::Keypoints(const torch::Tensor& images) {
   return torch::stack({ex, ey}, -1).flatten(1);  // (B, 2 K): x0, y0, x1, y1, ...
 }
 
-torch::Tensor ImageEncoderImpl::forward(const torch::Tensor& images, c10::optional<torch::Generator> gen) {
+torch::Tensor ImageEncoderImpl::forward(const torch::Tensor& images,
+                                        c10::optional<torch::Generator> gen) {
   const int n = config_.image_size;
   const bool bytes = images.scalar_type() == torch::kByte;
   if (images.dim() != 4 || images.size(1) != n || images.size(2) != n ||
-      images.size(3) != robot::kImageChannels || !(bytes || images.scalar_type() == torch::kFloat)) {
-    throw PolicyError("image encoder: images: expected (B, " + std::to_string(n) + ", " + std::to_string(n) +
-                      ", 3) uint8 or float32, got " + ShapeString(images));
+      images.size(3) != robot::kImageChannels ||
+      !(bytes || images.scalar_type() == torch::kFloat)) {
+    throw PolicyError("image encoder: images: expected (B, " + std::to_string(n) + ", " +
+                      std::to_string(n) + ", 3) uint8 or float32, got " + ShapeString(images));
   }
-  const torch::Tensor cropped =
-      is_training() ? RandomCrop(images, config_.crop_size, gen) : CenterCrop(images, config_.crop_size);
+  const torch::Tensor cropped = is_training() ? RandomCrop(images, config_.crop_size, gen)
+                                              : CenterCrop(images, config_.crop_size);
   // Crop first (fewer bytes to convert), then channels first and x / 255.
   torch::Tensor x = cropped.permute({0, 3, 1, 2});
   x = bytes ? x.to(torch::kFloat).div(255.0) : x;
   return proj_->forward(Keypoints(x.contiguous()));
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> ImageEncoderImpl::NamedTensors(const std::string& prefix) const {
+std::vector<std::pair<std::string, torch::Tensor>> ImageEncoderImpl::NamedTensors(
+    const std::string& prefix) const {
   std::map<std::string, torch::Tensor> all;
   for (const auto& p : named_parameters()) all[p.key()] = p.value();
   for (const auto& b : named_buffers()) all[b.key()] = b.value();

@@ -49,14 +49,16 @@ class ImageEncoderImpl : public torch::nn::Cloneable<ImageEncoderImpl> {
 
   // images (B, H, W, 3) uint8 or float in [0, 1] -> (B, feature_dim); crops as the file
   // comment says. Throws PolicyError on a wrong shape or dtype.
-  torch::Tensor forward(const torch::Tensor& images, c10::optional<torch::Generator> gen = c10::nullopt);
+  torch::Tensor forward(const torch::Tensor& images,
+                        c10::optional<torch::Generator> gen = c10::nullopt);
   // Cropped float images (B, 3, crop, crop) in [0, 1] -> keypoints (B, 2 K) in [-1, 1],
   // [x0, y0, x1, y1, ...]: the trunk and the spatial softmax.
   torch::Tensor Keypoints(const torch::Tensor& x);
 
   // Parameters and buffers under robot/image_encoder.h's names, "<prefix>.<name>" (no
   // prefix: "<name>"), in ImageEncoderTensorShapes order.
-  std::vector<std::pair<std::string, torch::Tensor>> NamedTensors(const std::string& prefix = "") const;
+  std::vector<std::pair<std::string, torch::Tensor>> NamedTensors(
+      const std::string& prefix = "") const;
 
   const ImageEncoderConfig& config() const { return config_; }
 

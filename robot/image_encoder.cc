@@ -19,11 +19,10 @@ constexpr int kMaxFeatureDim = 16384;
 // Eigen's GEMM packs its operands into blocks on the stack while they fit in
 // EIGEN_STACK_ALLOCATION_LIMIT (128 KiB) and on the heap otherwise; a 288-deep product
 // over 196-256 columns needs more, so Encode multiplies in column blocks of this width
-// (288 x 64 floats = 72 KiB) to keep the real-time path off the heap. The allocation test
-// in tests/robot/image_encoder_test.cc holds this.
+// (288 x 64 floats = 72 KiB, plus at most 32 x 288 floats = 36 KiB for the weights) to
+// keep the real-time path off the heap. tests/robot/image_encoder_test.cc counts
+// allocations (with 4096-column blocks it saw 3 mallocs per Encode on x86-64).
 constexpr Eigen::Index kGemmColumnBlock = 64;
-
-using RowMatrix = ImageEncoder::RowMatrix;
 
 std::string Name(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
@@ -47,13 +46,14 @@ std::vector<float> Linspace(int n) {
   const float step = 2.0f / static_cast<float>(n - 1);
   const int half = n / 2;
   for (int i = 0; i < n; ++i) {
-    v[i] = i < half ? -1.0f + step * static_cast<float>(i) : 1.0f - step * static_cast<float>(n - i - 1);
+    v[i] = i < half ? -1.0f + step * static_cast<float>(i)
+                    : 1.0f - step * static_cast<float>(n - i - 1);
   }
   return v;
 }
 
 // out = w * cols, in column blocks (kGemmColumnBlock).
-void Gemm(const RowMatrix& w, const RowMatrix& cols, RowMatrix& out) {
+void Gemm(const RowMatrixXf& w, const RowMatrixXf& cols, RowMatrixXf& out) {
   const Eigen::Index n = cols.cols();
   for (Eigen::Index c = 0; c < n; c += kGemmColumnBlock) {
     const Eigen::Index width = std::min(kGemmColumnBlock, n - c);
@@ -64,7 +64,7 @@ void Gemm(const RowMatrix& w, const RowMatrix& cols, RowMatrix& out) {
 // The 3x3 patches of `in` (channels x side^2, each row one channel plane) as the columns
 // of `cols` (9 channels x out_side^2): row c * 9 + ky * 3 + kx, the order of a torch
 // weight [out, in, 3, 3] flattened.
-void Im2Col(const RowMatrix& in, int side, int stride, int out_side, RowMatrix& cols) {
+void Im2Col(const RowMatrixXf& in, int side, int stride, int out_side, RowMatrixXf& cols) {
   const int channels = static_cast<int>(in.rows());
   for (int c = 0; c < channels; ++c) {
     const float* plane = in.row(c).data();
@@ -86,7 +86,7 @@ void Im2Col(const RowMatrix& in, int side, int stride, int out_side, RowMatrix& 
 }
 
 // GroupNorm over (channels of a group) x positions, in place; sums in double.
-void GroupNorm(const Eigen::VectorXf& gamma, const Eigen::VectorXf& beta, RowMatrix& map) {
+void GroupNorm(const Eigen::VectorXf& gamma, const Eigen::VectorXf& beta, RowMatrixXf& map) {
   const Eigen::Index per_group = map.rows() / kGroupNormGroups;
   const Eigen::Index positions = map.cols();
   for (int g = 0; g < kGroupNormGroups; ++g) {
@@ -111,7 +111,7 @@ void GroupNorm(const Eigen::VectorXf& gamma, const Eigen::VectorXf& beta, RowMat
 }
 
 // ReLU that keeps NaN (as torch.relu does), so a blow-up stays visible.
-void Relu(RowMatrix& map) {
+void Relu(RowMatrixXf& map) {
   float* v = map.data();
   for (Eigen::Index i = 0; i < map.size(); ++i) {
     if (v[i] < 0.0f) v[i] = 0.0f;
@@ -137,8 +137,8 @@ void ImageEncoderConfig::Validate(const std::string& where, const std::string& p
   const JsonReader r(where);
   const std::string p = path.empty() ? "" : path + ".";
   if (image_size < 1 || image_size > kMaxImageSize) {
-    r.Fail(p + "image_size", "expected 1.." + std::to_string(kMaxImageSize) + ", got " +
-                                 std::to_string(image_size));
+    r.Fail(p + "image_size",
+           "expected 1.." + std::to_string(kMaxImageSize) + ", got " + std::to_string(image_size));
   }
   if (crop_size > image_size) {
     r.Fail(p + "crop_size", std::to_string(crop_size) + " exceeds " + p + "image_size " +
@@ -154,8 +154,8 @@ void ImageEncoderConfig::Validate(const std::string& where, const std::string& p
                                 std::to_string(crop_size));
   }
   if (keypoints < 1 || keypoints > kMaxKeypoints) {
-    r.Fail(p + "keypoints", "expected 1.." + std::to_string(kMaxKeypoints) + ", got " +
-                                std::to_string(keypoints));
+    r.Fail(p + "keypoints",
+           "expected 1.." + std::to_string(kMaxKeypoints) + ", got " + std::to_string(keypoints));
   }
   if (feature_dim < 1 || feature_dim > kMaxFeatureDim) {
     r.Fail(p + "feature_dim", "expected 1.." + std::to_string(kMaxFeatureDim) + ", got " +
@@ -189,17 +189,18 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> ImageEncoderTenso
   return shapes;
 }
 
-ImageEncoderWeights ImageEncoderWeights::FromTensors(const ImageEncoderConfig& config,
-                                                     const std::map<std::string, FloatTensor>& tensors,
-                                                     const std::string& prefix,
-                                                     const std::string& where) {
+ImageEncoderWeights ImageEncoderWeights::FromTensors(
+    const ImageEncoderConfig& config, const std::map<std::string, FloatTensor>& tensors,
+    const std::string& prefix, const std::string& where) {
   config.Validate(where);
   // Every tensor, checked, as a row-major (rows x rest) matrix.
-  std::map<std::string, RowMatrix> m;
+  std::map<std::string, RowMatrixXf> m;
   for (const auto& [name, shape] : ImageEncoderTensorShapes(config)) {
     const std::string full = Name(prefix, name);
     const auto it = tensors.find(full);
-    if (it == tensors.end()) throw BundleError(where + ": " + full + ": missing tensor (image encoder)");
+    if (it == tensors.end()) {
+      throw BundleError(where + ": " + full + ": missing tensor (image encoder)");
+    }
     const FloatTensor& t = it->second;
     if (t.shape != shape) {
       throw BundleError(where + ": " + full + ".shape: " + ShapeString(t.shape) + ", expected " +
@@ -213,11 +214,12 @@ ImageEncoderWeights ImageEncoderWeights::FromTensors(const ImageEncoderConfig& c
     }
     for (size_t k = 0; k < t.values.size(); ++k) {
       if (!std::isfinite(t.values[k])) {
-        throw BundleError(where + ": " + full + ": element " + std::to_string(k) + " is not finite");
+        throw BundleError(where + ": " + full + ": element " + std::to_string(k) +
+                          " is not finite");
       }
     }
     const Eigen::Index rows = shape[0];
-    m[name] = Eigen::Map<const RowMatrix>(t.values.data(), rows, n / rows);
+    m[name] = Eigen::Map<const RowMatrixXf>(t.values.data(), rows, n / rows);
   }
 
   ImageEncoderWeights w;
@@ -264,16 +266,16 @@ ImageEncoder::ImageEncoder(std::shared_ptr<const ImageEncoderWeights> weights)
   const ImageEncoderConfig& c = weights_->config();
   sizes_[0] = c.crop_size;
   int in = kImageChannels;
-  input_ = RowMatrix::Zero(in, c.crop_size * c.crop_size);
+  input_ = RowMatrixXf::Zero(in, c.crop_size * c.crop_size);
   for (int i = 0; i < kTrunkLayers; ++i) {
     sizes_[i + 1] = TrunkOutputSize(sizes_[i], kTrunkStrides[i]);
     const int positions = sizes_[i + 1] * sizes_[i + 1];
-    cols_[i] = RowMatrix::Zero(in * kTrunkKernel * kTrunkKernel, positions);
-    maps_[i] = RowMatrix::Zero(kTrunkChannels[i], positions);
+    cols_[i] = RowMatrixXf::Zero(in * kTrunkKernel * kTrunkKernel, positions);
+    maps_[i] = RowMatrixXf::Zero(kTrunkChannels[i], positions);
     in = kTrunkChannels[i];
   }
   const int side = sizes_[kTrunkLayers];
-  logits_ = RowMatrix::Zero(c.keypoints, side * side);
+  logits_ = RowMatrixXf::Zero(c.keypoints, side * side);
   const std::vector<float> lin = Linspace(side);
   pos_x_.resize(side * side);
   pos_y_.resize(side * side);
@@ -293,8 +295,8 @@ void ImageEncoder::Encode(const std::uint8_t* image, float* features) {
   const int offset = (c.image_size - crop) / 2;
   // Centre crop, H x W x C bytes -> channel planes of x / 255 (a division, as torch's).
   for (int y = 0; y < crop; ++y) {
-    const std::uint8_t* row = image + (static_cast<std::ptrdiff_t>(y + offset) * c.image_size + offset) *
-                                          kImageChannels;
+    const std::uint8_t* row =
+        image + (static_cast<std::ptrdiff_t>(y + offset) * c.image_size + offset) * kImageChannels;
     for (int x = 0; x < crop; ++x) {
       for (int ch = 0; ch < kImageChannels; ++ch) {
         input_(ch, y * crop + x) = static_cast<float>(row[x * kImageChannels + ch]) / 255.0f;
@@ -302,11 +304,11 @@ void ImageEncoder::Encode(const std::uint8_t* image, float* features) {
     }
   }
 
-  const RowMatrix* in = &input_;
+  const RowMatrixXf* in = &input_;
   for (int i = 0; i < kTrunkLayers; ++i) {
     const ImageEncoderWeights::Layer& layer = w.trunk()[i];
     Im2Col(*in, sizes_[i], kTrunkStrides[i], sizes_[i + 1], cols_[i]);
-    RowMatrix& out = maps_[i];
+    RowMatrixXf& out = maps_[i];
     Gemm(layer.weight, cols_[i], out);
     for (Eigen::Index ch = 0; ch < out.rows(); ++ch) out.row(ch).array() += layer.bias[ch];
     if (c.group_norm) GroupNorm(layer.norm_weight, layer.norm_bias, out);

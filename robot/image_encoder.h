@@ -34,7 +34,7 @@
 // Model vs state: ImageEncoderWeights is immutable and may be shared between threads; an
 // ImageEncoder owns its buffers (allocated at construction) and is not thread-safe.
 // Encode is real-time safe: no heap allocation, no exceptions (tests/robot/
-// image_encoder_test.cc counts allocations). It does use about 100 KiB of stack for
+// image_encoder_test.cc counts allocations). It does use up to about 110 KiB of stack for
 // Eigen's GEMM packing buffers (see kGemmColumnBlock in the .cc).
 #pragma once
 
@@ -62,21 +62,26 @@ inline constexpr int kGroupNormGroups = 8;  // divides every entry of kTrunkChan
 inline constexpr double kGroupNormEps = 1e-5;
 inline constexpr int kImageChannels = 3;  // RGB
 
+// Row-major float matrix: a conv weight [out, in, 3, 3] as (out x 9 in), a feature map as
+// one row per channel plane.
+using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
 // The encoder's description; the same struct configures the LibTorch module.
 struct ImageEncoderConfig {
-  int image_size = 84;               // camera image side, pixels (square images)
-  int crop_size = 76;                // crop side, pixels, <= image_size (robomimic: 76 of 84)
-  int keypoints = 32;                // K: spatial-softmax keypoints (output 2 K before proj)
-  int feature_dim = 64;              // width of the projected feature
-  bool group_norm = true;            // GroupNorm after every trunk conv
-  double temperature = 1.0;          // initial (or fixed) softmax temperature, > 0
+  int image_size = 84;                 // camera image side, pixels (square images)
+  int crop_size = 76;                  // crop side, pixels, <= image_size (robomimic: 76 of 84)
+  int keypoints = 32;                  // K: spatial-softmax keypoints (output 2 K before proj)
+  int feature_dim = 64;                // width of the projected feature
+  bool group_norm = true;              // GroupNorm after every trunk conv
+  double temperature = 1.0;            // initial (or fixed) softmax temperature, > 0
   bool learnable_temperature = false;  // a parameter rather than a buffer (robomimic: false)
 
   // Side of the trunk's last feature map for this crop (<= 0 if the crop is too small).
   int TrunkSize() const;
   // Throws BundleError("<where>: <path>.<field>: ...") on an inconsistent field, e.g.
   //   "image encoder: encoder.crop_size: 90 exceeds encoder.image_size 84".
-  void Validate(const std::string& where = "image encoder", const std::string& path = "encoder") const;
+  void Validate(const std::string& where = "image encoder",
+                const std::string& path = "encoder") const;
 };
 
 // Side of a map after one trunk layer (valid 3x3 convolution with `stride`).
@@ -97,9 +102,9 @@ struct FloatTensor {
 class ImageEncoderWeights {
  public:
   struct Layer {
-    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> weight;  // (C_i x 9 C_{i-1})
-    Eigen::VectorXf bias;                                   // (C_i)
-    Eigen::VectorXf norm_weight, norm_bias;                 // (C_i), empty without group_norm
+    RowMatrixXf weight;                      // (C_i x 9 C_{i-1})
+    Eigen::VectorXf bias;                    // (C_i)
+    Eigen::VectorXf norm_weight, norm_bias;  // (C_i), empty without group_norm
   };
 
   // Reads "<prefix>.<name>" for every tensor of ImageEncoderTensorShapes(config) from
@@ -110,19 +115,16 @@ class ImageEncoderWeights {
                                          const std::map<std::string, FloatTensor>& tensors,
                                          const std::string& prefix, const std::string& where);
   // The same from a safetensors file (every tensor F32); `where` names the file.
-  static ImageEncoderWeights FromSafeTensors(const ImageEncoderConfig& config, const SafeTensors& st,
-                                             const std::string& prefix, const std::string& where);
+  static ImageEncoderWeights FromSafeTensors(const ImageEncoderConfig& config,
+                                             const SafeTensors& st, const std::string& prefix,
+                                             const std::string& where);
 
   const ImageEncoderConfig& config() const { return config_; }
   const std::array<Layer, kTrunkLayers>& trunk() const { return trunk_; }
-  const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& keypoint_weight() const {
-    return keypoint_weight_;  // (K x C_3)
-  }
+  const RowMatrixXf& keypoint_weight() const { return keypoint_weight_; }  // (K x C_3)
   const Eigen::VectorXf& keypoint_bias() const { return keypoint_bias_; }  // (K)
   float temperature() const { return temperature_; }
-  const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& proj_weight() const {
-    return proj_weight_;  // (feature_dim x 2 K)
-  }
+  const RowMatrixXf& proj_weight() const { return proj_weight_; }  // (feature_dim x 2 K)
   const Eigen::VectorXf& proj_bias() const { return proj_bias_; }  // (feature_dim)
 
  private:
@@ -130,10 +132,10 @@ class ImageEncoderWeights {
 
   ImageEncoderConfig config_;
   std::array<Layer, kTrunkLayers> trunk_;
-  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> keypoint_weight_;
+  RowMatrixXf keypoint_weight_;
   Eigen::VectorXf keypoint_bias_;
   float temperature_ = 1.0f;
-  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> proj_weight_;
+  RowMatrixXf proj_weight_;
   Eigen::VectorXf proj_bias_;
 };
 
@@ -141,15 +143,13 @@ class ImageEncoderWeights {
 // may share one ImageEncoderWeights.
 class ImageEncoder {
  public:
-  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
   // Allocates every buffer. Throws std::invalid_argument on null weights. Not real-time safe.
   explicit ImageEncoder(std::shared_ptr<const ImageEncoderWeights> weights);
   ImageEncoder(const ImageEncoder&) = delete;
   ImageEncoder& operator=(const ImageEncoder&) = delete;
 
   const ImageEncoderConfig& config() const { return weights_->config(); }
-  int image_size() const { return config().image_size; }   // input side, pixels
+  int image_size() const { return config().image_size; }    // input side, pixels
   int feature_dim() const { return config().feature_dim; }  // output width
 
   // image: image_size * image_size * 3 bytes, row-major H x W x RGB; features:
@@ -161,11 +161,12 @@ class ImageEncoder {
 
  private:
   std::shared_ptr<const ImageEncoderWeights> weights_;
-  std::array<int, kTrunkLayers + 1> sizes_{};  // map side: sizes_[0] = crop, sizes_[i + 1] after layer i
-  RowMatrix input_;                             // (3 x crop^2), channel planes
-  std::array<RowMatrix, kTrunkLayers> cols_;    // im2col of each layer's input (9 C_{i-1} x S_{i+1}^2)
-  std::array<RowMatrix, kTrunkLayers> maps_;    // each layer's output (C_i x S_{i+1}^2)
-  RowMatrix logits_;                            // (K x S^2)
+  // Map sides: sizes_[0] the crop, sizes_[i + 1] = S_{i+1} after trunk layer i.
+  std::array<int, kTrunkLayers + 1> sizes_{};
+  RowMatrixXf input_;                           // (3 x crop^2), channel planes
+  std::array<RowMatrixXf, kTrunkLayers> cols_;  // layer i's im2col (9 C_{i-1} x S_{i+1}^2)
+  std::array<RowMatrixXf, kTrunkLayers> maps_;  // layer i's output (C_i x S_{i+1}^2)
+  RowMatrixXf logits_;                          // (K x S^2)
   Eigen::VectorXf pos_x_, pos_y_;               // (S^2) position of each map entry in [-1, 1]
   Eigen::VectorXf keypoints_;                   // (2 K)
 };

@@ -57,7 +57,8 @@ TEST(ImageEncoderTest, OutputShapeAndKeypointRange) {
   // Keypoints of a sharp softmax sit near the map's edges, still inside [-1, 1].
   torch::NoGradGuard no_grad;
   enc->named_buffers()["temperature"].fill_(0.01);
-  const torch::Tensor kp = enc->Keypoints(CenterCrop(images, 76).permute({0, 3, 1, 2}).to(torch::kFloat) / 255);
+  const torch::Tensor kp =
+      enc->Keypoints(CenterCrop(images, 76).permute({0, 3, 1, 2}).to(torch::kFloat) / 255);
   EXPECT_EQ(kp.sizes(), (std::vector<int64_t>{5, 16}));
   EXPECT_LE(kp.abs().max().item<float>(), 1.0f);
   EXPECT_GT(kp.abs().max().item<float>(), 0.3f);
@@ -83,9 +84,11 @@ TEST(ImageEncoderTest, ConfigErrorsNameTheField) {
 
 TEST(ImageEncoderTest, InputErrorsNameTheShape) {
   ImageEncoder enc(ImageEncoderConfig{});
-  EXPECT_EQ(ForwardError(enc, torch::zeros({2, 64, 64, 3}, torch::kByte)),
-            "image encoder: images: expected (B, 84, 84, 3) uint8 or float32, got [2, 64, 64, 3] Byte");
-  EXPECT_THAT(ForwardError(enc, torch::zeros({2, 3, 84, 84}, torch::kByte)), HasSubstr("got [2, 3, 84, 84]"));
+  EXPECT_EQ(
+      ForwardError(enc, torch::zeros({2, 64, 64, 3}, torch::kByte)),
+      "image encoder: images: expected (B, 84, 84, 3) uint8 or float32, got [2, 64, 64, 3] Byte");
+  EXPECT_THAT(ForwardError(enc, torch::zeros({2, 3, 84, 84}, torch::kByte)),
+              HasSubstr("got [2, 3, 84, 84]"));
   EXPECT_THAT(ForwardError(enc, torch::zeros({2, 84, 84, 3}, torch::kDouble)), HasSubstr("Double"));
 }
 
@@ -129,7 +132,8 @@ TEST(ImageEncoderTest, TrainingCropsAtRandomAndIsSeeded) {
 TEST(ImageEncoderTest, RandomCropCoversEveryOffset) {
   // Image value = 100 * row + column: the crop's first pixel tells its offset.
   const torch::Tensor grid =
-      (torch::arange(84).view({84, 1}) * 100 + torch::arange(84).view({1, 84})).view({1, 84, 84, 1});
+      (torch::arange(84).view({84, 1}) * 100 + torch::arange(84).view({1, 84}))
+          .view({1, 84, 84, 1});
   const torch::Tensor images = grid.expand({2000, 84, 84, 1}).contiguous();
   const torch::Tensor crops = RandomCrop(images, 76, Gen(7));
   ASSERT_EQ(crops.sizes(), (std::vector<int64_t>{2000, 76, 76, 1}));
@@ -221,8 +225,8 @@ double WorstNativeDifference(const ImageEncoderConfig& c, int n, uint64_t seed) 
     }
     if (name == "cam.temperature") t.fill_(0.7);
     const torch::Tensor v = t.contiguous();
-    tensors[name] = robot::FloatTensor{v.sizes().vec(),
-                                       std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())};
+    tensors[name] = robot::FloatTensor{
+        v.sizes().vec(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())};
   }
   robot::ImageEncoder native(std::make_shared<const robot::ImageEncoderWeights>(
       robot::ImageEncoderWeights::FromTensors(c, tensors, "cam", "test")));
@@ -235,7 +239,8 @@ double WorstNativeDifference(const ImageEncoderConfig& c, int n, uint64_t seed) 
     for (int i = 0; i < batch; ++i) {
       native.Encode(images[i].contiguous().data_ptr<std::uint8_t>(), f.data());
       const float* r = ref[i].data_ptr<float>();
-      for (int k = 0; k < c.feature_dim; ++k) worst = std::max(worst, static_cast<double>(std::abs(f[k] - r[k])));
+      for (int k = 0; k < c.feature_dim; ++k)
+        worst = std::max(worst, static_cast<double>(std::abs(f[k] - r[k])));
     }
   }
   return worst;

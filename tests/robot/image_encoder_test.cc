@@ -66,14 +66,17 @@ std::vector<std::uint8_t> RandomImage(int side, std::mt19937& rng) {
 // H x W x C image, double precision), as an independent reference for the im2col path.
 std::vector<double> Reference(const ImageEncoderConfig& c, const Tensors& t, const std::string& p,
                               const std::vector<std::uint8_t>& img, std::vector<double>* kp_out) {
-  auto v = [&](const std::string& name) -> const std::vector<float>& { return t.at(p + "." + name).values; };
+  auto v = [&](const std::string& name) -> const std::vector<float>& {
+    return t.at(p + "." + name).values;
+  };
   const int off = (c.image_size - c.crop_size) / 2;
   int side = c.crop_size, channels = 3;
   std::vector<double> x(static_cast<size_t>(channels) * side * side);  // (C, S, S)
   for (int ch = 0; ch < 3; ++ch) {
     for (int y = 0; y < side; ++y) {
       for (int xx = 0; xx < side; ++xx) {
-        x[(ch * side + y) * side + xx] = img[((y + off) * c.image_size + xx + off) * 3 + ch] / 255.0;
+        x[(ch * side + y) * side + xx] =
+            img[((y + off) * c.image_size + xx + off) * 3 + ch] / 255.0;
       }
     }
   }
@@ -107,7 +110,8 @@ std::vector<double> Reference(const ImageEncoderConfig& c, const Tensors& t, con
         double mean = 0, var = 0;
         for (int i = g * per * positions; i < (g + 1) * per * positions; ++i) mean += y[i];
         mean /= per * positions;
-        for (int i = g * per * positions; i < (g + 1) * per * positions; ++i) var += (y[i] - mean) * (y[i] - mean);
+        for (int i = g * per * positions; i < (g + 1) * per * positions; ++i)
+          var += (y[i] - mean) * (y[i] - mean);
         var /= per * positions;
         for (int i = g * per * positions; i < (g + 1) * per * positions; ++i) {
           const int ch = i / positions;
@@ -128,7 +132,8 @@ std::vector<double> Reference(const ImageEncoderConfig& c, const Tensors& t, con
     double mx = -1e300;
     for (int q = 0; q < positions; ++q) {
       double acc = v("keypoints.bias")[k];
-      for (int i = 0; i < channels; ++i) acc += v("keypoints.weight")[k * channels + i] * x[i * positions + q];
+      for (int i = 0; i < channels; ++i)
+        acc += v("keypoints.weight")[k * channels + i] * x[i * positions + q];
       logit[q] = acc / v("temperature")[0];
       mx = std::max(mx, logit[q]);
     }
@@ -148,7 +153,8 @@ std::vector<double> Reference(const ImageEncoderConfig& c, const Tensors& t, con
   std::vector<double> f(c.feature_dim);
   for (int o = 0; o < c.feature_dim; ++o) {
     double acc = v("proj.bias")[o];
-    for (int i = 0; i < 2 * c.keypoints; ++i) acc += v("proj.weight")[o * 2 * c.keypoints + i] * kp[i];
+    for (int i = 0; i < 2 * c.keypoints; ++i)
+      acc += v("proj.weight")[o * 2 * c.keypoints + i] * kp[i];
     f[o] = acc;
   }
   return f;
@@ -233,7 +239,8 @@ TEST(ImageEncoderWeightsTest, BadTensorsAreNamed) {
   EXPECT_EQ(LoadError(c, t), "test.safetensors: cam.conv2.bias: missing tensor (image encoder)");
   t = good;
   t["cam.proj.weight"].shape = {64, 32, 2};
-  EXPECT_EQ(LoadError(c, t), "test.safetensors: cam.proj.weight.shape: [64, 32, 2], expected [64, 64]");
+  EXPECT_EQ(LoadError(c, t),
+            "test.safetensors: cam.proj.weight.shape: [64, 32, 2], expected [64, 64]");
   t = good;
   t["cam.norm1.weight"].values[3] = std::nanf("");
   EXPECT_EQ(LoadError(c, t), "test.safetensors: cam.norm1.weight: element 3 is not finite");
@@ -279,13 +286,15 @@ TEST(ImageEncoderWeightsTest, LoadsFromSafetensorsUnderAPrefix) {
       ImageEncoderWeights::FromSafeTensors(c, st, "encoders.agentview_image", "w.safetensors");
   EXPECT_EQ(w.trunk()[1].weight.rows(), 32);
   EXPECT_EQ(w.trunk()[1].weight.cols(), 16 * 9);
-  EXPECT_EQ(w.trunk()[1].weight(2, 5), t.at("encoders.agentview_image.conv1.weight").values[2 * 144 + 5]);
+  EXPECT_EQ(w.trunk()[1].weight(2, 5),
+            t.at("encoders.agentview_image.conv1.weight").values[2 * 144 + 5]);
   EXPECT_EQ(w.temperature(), t.at("encoders.agentview_image.temperature").values[0]);
   try {
     ImageEncoderWeights::FromSafeTensors(c, st, "encoders.eye", "w.safetensors");
     ADD_FAILURE() << "no error";
   } catch (const BundleError& e) {
-    EXPECT_STREQ(e.what(), "w.safetensors: encoders.eye.conv0.weight: missing tensor (image encoder)");
+    EXPECT_STREQ(e.what(),
+                 "w.safetensors: encoders.eye.conv0.weight: missing tensor (image encoder)");
   }
 }
 
@@ -307,7 +316,8 @@ TEST_P(ImageEncoderForwardTest, MatchesTheDirectReference) {
     const std::vector<double> ref = Reference(c, t, "cam", img, &kp);
     enc.Encode(img.data(), f.data());
     for (int i = 0; i < c.feature_dim; ++i) worst = std::max(worst, std::abs(f[i] - ref[i]));
-    for (int i = 0; i < 2 * c.keypoints; ++i) worst = std::max(worst, std::abs(enc.keypoints()[i] - kp[i]));
+    for (int i = 0; i < 2 * c.keypoints; ++i)
+      worst = std::max(worst, std::abs(enc.keypoints()[i] - kp[i]));
   }
   EXPECT_LE(worst, 1e-4);
 }
