@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -102,14 +103,22 @@ std::string DescribeDeath(int status) {
   return "status " + std::to_string(status);
 }
 
-// DREAMFORGE_HDF5_PROBE_SECONDS (1..3600) replaces the deadline's fixed minute: the fuzz
-// harnesses use a few seconds, below libFuzzer's own per-input timeout.
-uint64_t ProbeBaseSeconds() {
+// DREAMFORGE_HDF5_PROBE_SECONDS (0.05..3600, decimals allowed) replaces the deadline's
+// fixed minute: the fuzz harnesses use a fraction of a second, since a mutated file that
+// makes libhdf5 loop would otherwise cost each run the whole deadline.
+double ProbeBaseSeconds() {
   const char* v = std::getenv("DREAMFORGE_HDF5_PROBE_SECONDS");
   if (v == nullptr) return 60;
   char* end = nullptr;
-  const unsigned long s = std::strtoul(v, &end, 10);
-  return (end != v && *end == '\0' && s >= 1 && s <= 3600) ? s : 60;
+  const double s = std::strtod(v, &end);
+  return (end != v && *end == '\0' && s >= 0.05 && s <= 3600) ? s : 60;
+}
+
+// "60 s", "0.5 s".
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
 }
 
 }  // namespace
@@ -122,35 +131,35 @@ bool ProbeEnabled() {
 void RunInProbe(const Ctx& ctx, const std::function<void()>& read, uint64_t headroom) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
-    ctx.Fail("", std::string("cannot start the HDF5 probe process (pipe: ") +
-                     std::strerror(errno) + ")");
+    ctx.Fail("", std::string("cannot start the HDF5 probe process (pipe: ") + std::strerror(errno) +
+                     ")");
   }
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
     close(fds[0]);
     close(fds[1]);
-    ctx.Fail("", std::string("cannot start the HDF5 probe process (fork: ") + std::strerror(err) +
-                     ")");
+    ctx.Fail("",
+             std::string("cannot start the HDF5 probe process (fork: ") + std::strerror(err) + ")");
   }
   if (pid == 0) {
     close(fds[0]);
     RunChild(fds[1], read, headroom);
   }
   close(fds[1]);
-  // A file can also make libhdf5 loop forever (fuzz/known/). Validation reads metadata and
-  // low-dimensional data at well over 20 MB/s here; the deadline allows 1 MB/s plus a
+  // A file can also make libhdf5 loop forever (fuzz/regressions/libhdf5.md). Validation reads
+  // metadata and low-dimensional data at well over 20 MB/s here; the deadline allows 1 MB/s plus a
   // minute, so that only a hang, never a slow disk or a busy machine, reaches it.
-  const uint64_t deadline_s = ProbeBaseSeconds() + ctx.file_bytes / (uint64_t{1} << 20);
+  const double deadline_s =
+      ProbeBaseSeconds() + static_cast<double>(ctx.file_bytes / (uint64_t{1} << 20));
   const auto start = std::chrono::steady_clock::now();
   std::string reply;
   bool hung = false;
   char buf[4096];
   for (;;) {
     const auto elapsed = std::chrono::steady_clock::now() - start;
-    const int64_t left_ms =
-        int64_t(deadline_s) * 1000 -
-        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    const int64_t left_ms = static_cast<int64_t>(deadline_s * 1000) -
+                            std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
     if (left_ms <= 0) {
       hung = true;
       kill(pid, SIGKILL);
@@ -174,8 +183,8 @@ void RunInProbe(const Ctx& ctx, const std::function<void()>& read, uint64_t head
   }
   if (hung) {
     ctx.Fail("", "the HDF5 library did not finish reading this file in " +
-                     std::to_string(deadline_s) +
-                     " s (a probe process, killed; nothing was read): the file is corrupt or "
+                     FormatSeconds(deadline_s) +
+                     " (a probe process, killed; nothing was read): the file is corrupt or "
                      "was made to break readers");
   }
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0 && !reply.empty();

@@ -102,12 +102,12 @@ TEST(H5Probe, ExitFromInsideALibraryIsAnError) {
 }
 
 TEST(H5Probe, HangIsKilledAfterTheDeadline) {
-  ScopedEnv env("DREAMFORGE_HDF5_PROBE_SECONDS", "1");
+  ScopedEnv env("DREAMFORGE_HDF5_PROBE_SECONDS", "0.25");
   const std::string msg = ProbeMessage([] {
     for (;;) pause();
   });
   EXPECT_EQ(msg,
-            "/data/untrusted.hdf5: the HDF5 library did not finish reading this file in 1 s (a "
+            "/data/untrusted.hdf5: the HDF5 library did not finish reading this file in 0.25 s (a "
             "probe process, killed; nothing was read): the file is corrupt or was made to break "
             "readers");
 }
