@@ -242,8 +242,11 @@ EpisodeReader::EpisodeReader(const fs::path& path) : impl_(std::make_unique<Impl
   if (ec) m.ctx.file_bytes = 0;
   // Everything from the signature check to the end of validation runs first in a probe
   // process (h5_probe.h): libhdf5 parses its metadata before we can check any field.
-  if (internal::ProbeEnabled()) internal::RunInProbe(m.ctx, [&m] { m.Open(); });
-  m.Open();
+  if (internal::ProbeEnabled()) {
+    internal::RunInProbe(m.ctx, [&m] { m.Open(); });
+  } else {
+    m.Open();
+  }
 }
 
 void EpisodeReader::Impl::Open() {

@@ -193,13 +193,17 @@ void RunInProbe(const Ctx& ctx, const std::function<void()>& read, uint64_t head
                      " in a probe process; nothing was read): the file is corrupt or was made "
                      "to break readers");
   }
-  if (reply[0] == kError) throw DatasetError(reply.substr(1));
+  if (reply[0] == kError) {
+    read();  // throws the same error here
+    throw DatasetError(reply.substr(1));
+  }
   if (reply[0] == kNoMemory) {
     ctx.Fail("", "reading it ran out of memory in a probe process limited to " +
                      std::to_string(headroom >> 20) +
                      " MiB more than this one: a size field is corrupt or the file is hostile");
   }
   if (reply[0] == kException) ctx.Fail("", "cannot read (" + reply.substr(1) + ")");
+  read();
 }
 
 }  // namespace dreamforge::datasets::internal

@@ -3,12 +3,12 @@
 //
 // Why: libhdf5 1.10.8 (Debian 12) trusts its own metadata. Fuzzing found files on which it
 // reads out of bounds, uses freed memory or dereferences NULL while it parses object
-// headers, the global heap or its metadata accumulator (fuzz/known/), all before our reader
-// sees a single field. No check of ours can run before that parsing, so EpisodeReader
-// opens and validates every file in a child process first. If the child completes, the
-// parent repeats the same deterministic reads (same bytes, same library), which is also
-// what keeps the parent's code visible to coverage-guided fuzzing. If the child throws a
-// dreamforge::Error, the parent rethrows its message unchanged without repeating the reads.
+// headers, the global heap or its metadata accumulator (fuzz/regressions/libhdf5.md), all before
+// our reader sees a single field. No check of ours can run before that parsing, so EpisodeReader
+// opens and validates every file in a child process first. If the child completes or
+// refuses the file with a dreamforge::Error, the parent repeats the same deterministic reads
+// (same bytes, same library) and so ends the same way; repeating refusals too keeps the
+// parent's checks visible to coverage-guided fuzzing, which sees only this process.
 // If the child dies (a signal, a sanitizer report, an exit from inside a library), the
 // parent throws "<file>: the HDF5 library crashed (...)"; if it is still reading after a
 // deadline (a minute plus one second per MiB of file), the parent kills it and throws
@@ -31,11 +31,13 @@
 
 namespace dreamforge::datasets::internal {
 
-// Runs `read` in a forked child; returns when it completed there (the caller then runs it
-// itself), throws the child's DatasetError message, or a DatasetError naming ctx.file when
-// the child died. The child's address space is limited to its parent's plus
-// `memory_headroom_bytes` (not under AddressSanitizer, which reserves terabytes), so that
-// a size field that asks libhdf5 for gigabytes fails in the child instead of swapping.
+// Runs `read` in a forked child, then, if it completed or threw a dreamforge::Error there,
+// in this process (if the repeat unexpectedly completes after a refusal, the child's
+// message is thrown). When the child died, hung or ran out of memory, `read` does not run
+// here and a DatasetError naming ctx.file says which. The child's address space is limited
+// to its parent's plus `memory_headroom_bytes` (not under AddressSanitizer, which reserves
+// terabytes), so that a size field that asks libhdf5 for gigabytes fails in the child
+// instead of swapping.
 void RunInProbe(const Ctx& ctx, const std::function<void()>& read,
                 uint64_t memory_headroom_bytes = uint64_t{4} << 30);
 

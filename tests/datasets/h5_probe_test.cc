@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -64,16 +65,32 @@ class ScopedEnv {
   std::string old_;
 };
 
-TEST(H5Probe, CompletedReadReturnsAndRunsInAnotherProcess) {
+TEST(H5Probe, CompletedReadRunsInTheChildThenHere) {
   int calls = 0;
   EXPECT_EQ(ProbeMessage([&] { ++calls; }), "");
-  EXPECT_EQ(calls, 0) << "the read ran in this process, not in a forked child";
+  EXPECT_EQ(calls, 1) << "the parent runs the read once more after the child";
+  const pid_t parent = getpid();
+  const std::string msg = ProbeMessage([&] {
+    if (getpid() != parent) raise(SIGSEGV);
+  });
+  EXPECT_NE(msg.find("crashed reading this file (signal SIGSEGV"), std::string::npos)
+      << "the child did not run the read first: " << msg;
 }
 
-TEST(H5Probe, ChildDatasetErrorIsRethrownUnchanged) {
-  const std::string msg = ProbeMessage(
-      [] { throw DatasetError("/data/untrusted.hdf5: /data/demo_0: attribute 'seed' missing"); });
+TEST(H5Probe, ChildDatasetErrorIsRepeatedHereUnchanged) {
+  int calls = 0;
+  const std::string msg = ProbeMessage([&] {
+    ++calls;
+    throw DatasetError("/data/untrusted.hdf5: /data/demo_0: attribute 'seed' missing");
+  });
   EXPECT_EQ(msg, "/data/untrusted.hdf5: /data/demo_0: attribute 'seed' missing");
+  EXPECT_EQ(calls, 1) << "a refusal is repeated here (coverage-guided fuzzing sees it)";
+  // Should the repeat here not throw, the child's refusal still stands.
+  const pid_t parent = getpid();
+  const std::string child_only = ProbeMessage([&] {
+    if (getpid() != parent) throw DatasetError("/data/untrusted.hdf5: child says no");
+  });
+  EXPECT_EQ(child_only, "/data/untrusted.hdf5: child says no");
 }
 
 TEST(H5Probe, OtherExceptionBecomesOneLineNamingTheFile) {
