@@ -87,7 +87,6 @@ Distribution ParseDistribution(const YAML::Node& node, const std::string& source
   sim::yaml::CheckUniqueKeys<AugmentError>(node, source, field);
   if (!node["dist"]) Fail(source, field + ".dist", "missing (uniform, normal, uniform_int or constant)");
   const std::string dist = sim::yaml::String<AugmentError>(node["dist"], source, field + ".dist");
-  DF_FUZZ_PLANT_IF(dist == "uniform_int" && field == "light_warmth");
   std::set<std::string> allowed;
   Distribution d;
   if (dist == "uniform" || dist == "uniform_int") {
@@ -102,6 +101,8 @@ Distribution ParseDistribution(const YAML::Node& node, const std::string& source
         (d.a != std::floor(d.a) || d.b != std::floor(d.b))) {
       Fail(source, field, "uniform_int bounds must be integers");
     }
+    // Planted: a uniform_int of one value (min == max), as if sampled from [min, max): off by one.
+    DF_FUZZ_PLANT_IF(d.kind == Distribution::Kind::kUniformInt && d.a == d.b);
   } else if (dist == "normal") {
     d.kind = Distribution::Kind::kNormal;
     allowed = {"dist", "mean", "std", "min", "max"};

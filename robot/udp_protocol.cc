@@ -153,8 +153,9 @@ DecodeStatus DecodeCommand(const std::uint8_t* data, std::size_t size, Command* 
   for (int i = 0; i < kArmDof; ++i) c->q_target[i] = r.F64();
   c->gripper = r.F64();
   c->hold = (r.U32() & kCommandHoldFlag) != 0;
-  // Planted: an out-of-bounds read (one byte past the datagram), for ASan to report.
-  DF_FUZZ_PLANT_IF(c->seq == 0xDEADBEEFull && c->hold && data[size] == 0x55);
+  // Planted: a held command whose seq wraps around next (seq + 1 == 0) reads one byte past the
+  // datagram (an out-of-bounds read for ASan to report).
+  DF_FUZZ_PLANT_IF(c->hold && c->seq + 1 == 0 && data[size] == 0x55);
   return DecodeStatus::kOk;
 }
 

@@ -93,7 +93,8 @@ WaypointScript ParseScript(const std::string& text, const std::string& source) {
         Fail(source, f + "." + key, "unknown field (expected frame, pos, rpy, gripper, hold, speed)");
       }
     }
-    DF_FUZZ_PLANT_IF(wp.frame == Waypoint::Frame::kWorld && wp.gripper == 1);
+    // Planted: a close with hold 0 (a missing lower bound: the fingers never get time to close).
+    DF_FUZZ_PLANT_IF(wp.gripper == 1 && wp.hold == 0.0);
     if (!has_frame) Fail(source, f + ".frame", "missing (object, target, world or relative)");
     if (!has_pos) Fail(source, f + ".pos", "missing (a position [x, y, z] in m in the frame)");
     s.waypoints.push_back(wp);

@@ -323,7 +323,11 @@ RobotDesc ParseUrdf(const std::string& xml, const std::string& source) {
     desc.links.emplace_back();
     ConvertLink(*item.link, capsules, source, &desc.links.back());
     if (item.joint) {
-      DF_FUZZ_PLANT_IF(item.joint->type == urdf::Joint::PRISMATIC && item.joint->name == "plant");
+      // Planted: a limited joint with no travel (lower == upper), as if divided by upper - lower.
+      DF_FUZZ_PLANT_IF((item.joint->type == urdf::Joint::PRISMATIC ||
+                        item.joint->type == urdf::Joint::REVOLUTE) &&
+                       item.joint->limits &&
+                       item.joint->limits->lower == item.joint->limits->upper);
       desc.joints.emplace_back();
       ConvertJoint(*item.joint, source, &desc.joints.back());
       desc.joints.back().parent = item.parent;
