@@ -51,7 +51,7 @@ Texture TextureFromName(const std::string& name, const std::string& field) {
     if (name == kTextureNames[i]) return static_cast<Texture>(i);
     known += (i ? ", " : "") + std::string(kTextureNames[i]);
   }
-  throw SimError(field + ": unknown texture '" + name + "' (known: " + known + ")");
+  throw SimError(OneLine(field) + ": unknown texture '" + OneLine(name) + "' (known: " + known + ")");
 }
 
 const char* SurfaceName(Surface s) { return kSurfaceNames[static_cast<int>(s)]; }

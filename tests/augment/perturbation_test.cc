@@ -149,6 +149,10 @@ TEST(PerturbationTest, VisualFieldsAreValidatedAndDrawnApart) {
     }
   };
   expect_error("table_texture: {dist: choice, values: [flat, marble]}\n", "unknown texture 'marble'");
+  // A name spanning lines (a plain scalar over blank lines; found by the fuzzer with its
+  // planted-bug build) is quoted on one line.
+  expect_error("table_texture: {dist: choice, values: [flat, noisuni\n\n\nker]}\n",
+               "v.yaml: table_texture.values: unknown texture 'noisuni\\n\\nker' (known: ");
   expect_error("table_texture: {dist: uniform, min: 0, max: 2}\n", "table_texture: a texture field needs");
   expect_error("object_hue: {dist: choice, values: [flat]}\n", "only for texture fields");
   expect_error("ambient: {dist: uniform, min: 0.2, max: 1.5}\n", "ambient");
