@@ -252,7 +252,10 @@ EpisodeReader::EpisodeReader(const fs::path& path) : impl_(std::make_unique<Impl
 void EpisodeReader::Impl::Open() {
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 == 0) ctx.Fail("", "not an HDF5 file (no HDF5 signature)");
-  if (is_hdf5 < 0) ctx.Fail("", "cannot read as HDF5 (unreadable, truncated or corrupt)");
+  if (is_hdf5 < 0) {
+    internal::NoteLibraryError();
+    ctx.Fail("", "cannot read as HDF5 (unreadable, truncated or corrupt)");
+  }
   try {
     file = H5::H5File(path.string(), H5F_ACC_RDONLY);
   } catch (const H5::Exception& e) {

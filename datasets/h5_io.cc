@@ -1,5 +1,7 @@
 #include "datasets/h5_io.h"
 
+#include <atomic>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -26,9 +28,15 @@ herr_t InnermostError(unsigned n, const H5E_error2_t* err, void* out) {
   return 0;
 }
 
+std::atomic<uint64_t> library_errors{0};
+
 }  // namespace
 
+uint64_t LibraryErrorCount() { return library_errors.load(std::memory_order_relaxed); }
+void NoteLibraryError() { library_errors.fetch_add(1, std::memory_order_relaxed); }
+
 std::string Hdf5Reason(const H5::Exception& e) {
+  NoteLibraryError();
   std::string inner;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, InnermostError, &inner);
   std::string outer =

@@ -28,7 +28,15 @@ struct Ctx {
 };
 
 // Innermost message of the current HDF5 error stack, else the exception's own message.
+// Counts as a library error (below).
 std::string Hdf5Reason(const H5::Exception& e);
+
+// How many times this process has seen libhdf5 itself fail (an H5::Exception converted by
+// Hdf5Reason, or a failed call noted by NoteLibraryError). The HDF5 probe uses it to tell
+// a refusal by our checks, which it repeats in the parent, from a failure inside the
+// library, which it does not (it may have been the probe's memory limit: h5_probe.h).
+uint64_t LibraryErrorCount();
+void NoteLibraryError();
 
 // Turns off HDF5's automatic error-stack printing for the calling thread (the setting is
 // per thread in thread-safe HDF5 builds). Cheap; call at every public entry point.

@@ -17,15 +17,6 @@
 #include <new>
 #include <string>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define DF_PROBE_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define DF_PROBE_SANITIZED 1
-#endif
-#endif
-
 // Present when a sanitizer runtime is linked (libFuzzer registers a callback that saves the
 // current input as a crash: a probe child must die quietly instead).
 extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
@@ -35,11 +26,11 @@ namespace dreamforge::datasets::internal {
 namespace {
 
 constexpr char kOk = 'K';
-constexpr char kError = 'E';      // a dreamforge::Error; its message follows
-constexpr char kException = 'X';  // another std::exception; what() follows
-constexpr char kNoMemory = 'M';   // std::bad_alloc (the address-space limit, or a real one)
+constexpr char kError = 'E';         // a dreamforge::Error from our checks; its message follows
+constexpr char kLibraryError = 'L';  // a dreamforge::Error after libhdf5 failed; message
+constexpr char kException = 'X';     // another std::exception; what() follows
+constexpr char kNoMemory = 'M';      // std::bad_alloc (the address-space limit, or a real one)
 
-#ifndef DF_PROBE_SANITIZED
 // Virtual memory of this process in bytes (0 if unknown).
 uint64_t VirtualMemoryBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -47,7 +38,6 @@ uint64_t VirtualMemoryBytes() {
   if (!(statm >> pages)) return 0;
   return pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
-#endif
 
 void WriteAll(int fd, const std::string& s) {
   const char* p = s.data();
@@ -69,19 +59,21 @@ void WriteAll(int fd, const std::string& s) {
   if (devnull >= 0) dup2(devnull, STDERR_FILENO);
   const rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
-#ifndef DF_PROBE_SANITIZED
+  // Under a sanitizer the virtual size already counts its shadow reservation (terabytes),
+  // so the limit still leaves exactly `headroom` for new mappings; the sanitizer's
+  // allocator then fails the allocation instead of libFuzzer's -malloc_limit_mb hook
+  // reporting it (from the child, where it is not a finding of the process under test).
   if (const uint64_t vm = VirtualMemoryBytes(); vm > 0) {
     const rlimit as{vm + headroom, vm + headroom};
     setrlimit(RLIMIT_AS, &as);
   }
-#else
-  (void)headroom;
-#endif
   std::string reply(1, kOk);
+  const uint64_t library_errors = LibraryErrorCount();
   try {
     read();
   } catch (const Error& e) {
-    reply = std::string(1, kError) + e.what();
+    reply =
+        std::string(1, LibraryErrorCount() != library_errors ? kLibraryError : kError) + e.what();
   } catch (const std::bad_alloc&) {
     reply = std::string(1, kNoMemory);
   } catch (const std::exception& e) {
@@ -121,6 +113,17 @@ std::string FormatSeconds(double s) {
   return buf;
 }
 
+// DREAMFORGE_HDF5_PROBE_MEMORY_MB (16..1048576) replaces the default headroom of 4 GiB.
+uint64_t DefaultHeadroomBytes() {
+  const char* v = std::getenv("DREAMFORGE_HDF5_PROBE_MEMORY_MB");
+  if (v != nullptr) {
+    char* end = nullptr;
+    const unsigned long long mb = std::strtoull(v, &end, 10);
+    if (end != v && *end == '\0' && mb >= 16 && mb <= (1ull << 20)) return mb << 20;
+  }
+  return uint64_t{4} << 30;
+}
+
 }  // namespace
 
 bool ProbeEnabled() {
@@ -129,6 +132,7 @@ bool ProbeEnabled() {
 }
 
 void RunInProbe(const Ctx& ctx, const std::function<void()>& read, uint64_t headroom) {
+  if (headroom == 0) headroom = DefaultHeadroomBytes();
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     ctx.Fail("", std::string("cannot start the HDF5 probe process (pipe: ") + std::strerror(errno) +
@@ -197,6 +201,9 @@ void RunInProbe(const Ctx& ctx, const std::function<void()>& read, uint64_t head
     read();  // throws the same error here
     throw DatasetError(reply.substr(1));
   }
+  // Not repeated: the library's failure may have been the child's memory limit, which this
+  // process does not have.
+  if (reply[0] == kLibraryError) throw DatasetError(reply.substr(1));
   if (reply[0] == kNoMemory) {
     ctx.Fail("", "reading it ran out of memory in a probe process limited to " +
                      std::to_string(headroom >> 20) +

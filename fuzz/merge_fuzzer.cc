@@ -19,6 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // hundred KB, which the probe validates in about 10 ms under ASan, and mutated files that
   // make libhdf5 loop are common enough that a longer deadline would dominate the run.
   setenv("DREAMFORGE_HDF5_PROBE_SECONDS", "0.5", /*overwrite=*/0);
+  // ... and limits its memory to 512 MiB more than this process, so that a size field asking
+  // libhdf5 for gigabytes fails there rather than trip -malloc_limit_mb=1024 in the child.
+  setenv("DREAMFORGE_HDF5_PROBE_MEMORY_MB", "512", /*overwrite=*/0);
   const std::vector<std::string> parts = dreamforge::fuzz::SplitInput(data, size, 3);
   const std::filesystem::path dir = dreamforge::fuzz::ScratchDir();
   std::vector<std::string> inputs;

@@ -93,6 +93,17 @@ TEST(H5Probe, ChildDatasetErrorIsRepeatedHereUnchanged) {
   EXPECT_EQ(child_only, "/data/untrusted.hdf5: child says no");
 }
 
+TEST(H5Probe, RefusalAfterALibraryFailureIsNotRepeated) {
+  int calls = 0;
+  const std::string msg = ProbeMessage([&] {
+    ++calls;
+    internal::NoteLibraryError();  // as Hdf5Reason does for an H5::Exception
+    throw DatasetError("/data/untrusted.hdf5: /data: HDF5 error: memory allocation failed");
+  });
+  EXPECT_EQ(msg, "/data/untrusted.hdf5: /data: HDF5 error: memory allocation failed");
+  EXPECT_EQ(calls, 0) << "repeated here, where the child's memory limit does not hold";
+}
+
 TEST(H5Probe, OtherExceptionBecomesOneLineNamingTheFile) {
   const std::string msg = ProbeMessage([] { throw std::runtime_error("odd"); });
   EXPECT_EQ(msg, "/data/untrusted.hdf5: cannot read (odd)");
@@ -130,7 +141,7 @@ TEST(H5Probe, HangIsKilledAfterTheDeadline) {
 }
 
 TEST(H5Probe, AllocationBeyondTheHeadroomFailsInTheChild) {
-  if (kSanitized) GTEST_SKIP() << "no address-space limit under sanitizers";
+  if (kSanitized) GTEST_SKIP() << "a sanitizer reports the failed allocation itself (the child dies)";
   const std::string msg = ProbeMessage(
       [] {
         std::vector<char> huge(size_t{1} << 30);  // 1 GiB against a 64 MiB headroom
