@@ -29,6 +29,7 @@ struct Constants {
 };
 
 Constants MakeConstants(const Policy& p) {
+  if (!p.images.empty()) throw PolicyError(ImagePolicyExportError(p));
   Constants c;
   std::vector<float> mean, stdv;
   for (const std::string& key : p.normalizer.obs_keys) {
@@ -261,6 +262,14 @@ std::string NetSource(const Policy& p) {
 }
 
 }  // namespace
+
+std::string ImagePolicyExportError(const Policy& policy) {
+  std::string keys;
+  for (const ImageInput& in : policy.images) keys += (keys.empty() ? "" : ", ") + in.key;
+  return "an image policy (" + keys +
+         "): exporting camera encoders to a bundle is not implemented yet (issue 16); evaluate it with "
+         "dreamforge eval --policy RUN_DIR";
+}
 
 torch::Tensor ExportedForward(const Policy& policy, const torch::Tensor& obs, const torch::Tensor& noise) {
   torch::NoGradGuard no_grad;

@@ -21,6 +21,10 @@
 
 namespace dreamforge::policy {
 
+// Image policies (Policy::images) are not exported yet: every function here throws
+// PolicyError with this message (one line, naming the image keys).
+std::string ImagePolicyExportError(const Policy& policy);
+
 // The graph both exports implement, computed with the policy's LibTorch network.
 torch::Tensor ExportedForward(const Policy& policy, const torch::Tensor& obs, const torch::Tensor& noise);
 

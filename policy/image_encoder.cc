@@ -98,22 +98,35 @@ torch::Tensor ImageEncoderImpl::Keypoints(const torch::Tensor& images) {
   return torch::stack({ex, ey}, -1).flatten(1);  // (B, 2 K): x0, y0, x1, y1, ...
 }
 
-torch::Tensor ImageEncoderImpl::forward(const torch::Tensor& images,
-                                        c10::optional<torch::Generator> gen) {
+torch::Tensor ImageEncoderImpl::Crop(const torch::Tensor& images, c10::optional<torch::Generator> gen) const {
   const int n = config_.image_size;
-  const bool bytes = images.scalar_type() == torch::kByte;
   if (images.dim() != 4 || images.size(1) != n || images.size(2) != n ||
       images.size(3) != robot::kImageChannels ||
-      !(bytes || images.scalar_type() == torch::kFloat)) {
+      !(images.scalar_type() == torch::kByte || images.scalar_type() == torch::kFloat)) {
     throw PolicyError("image encoder: images: expected (B, " + std::to_string(n) + ", " +
                       std::to_string(n) + ", 3) uint8 or float32, got " + ShapeString(images));
   }
-  const torch::Tensor cropped = is_training() ? RandomCrop(images, config_.crop_size, gen)
-                                              : CenterCrop(images, config_.crop_size);
-  // Crop first (fewer bytes to convert), then channels first and x / 255.
+  return is_training() ? RandomCrop(images, config_.crop_size, gen)
+                       : CenterCrop(images, config_.crop_size);
+}
+
+torch::Tensor ImageEncoderImpl::Encode(const torch::Tensor& cropped) {
+  const int c = config_.crop_size;
+  const bool bytes = cropped.scalar_type() == torch::kByte;
+  if (cropped.dim() != 4 || cropped.size(1) != c || cropped.size(2) != c ||
+      cropped.size(3) != robot::kImageChannels || !(bytes || cropped.scalar_type() == torch::kFloat)) {
+    throw PolicyError("image encoder: cropped images: expected (B, " + std::to_string(c) + ", " +
+                      std::to_string(c) + ", 3) uint8 or float32, got " + ShapeString(cropped));
+  }
+  // Channels first and x / 255 after the crop (fewer bytes to convert).
   torch::Tensor x = cropped.permute({0, 3, 1, 2});
   x = bytes ? x.to(torch::kFloat).div(255.0) : x;
   return proj_->forward(Keypoints(x.contiguous()));
+}
+
+torch::Tensor ImageEncoderImpl::forward(const torch::Tensor& images,
+                                        c10::optional<torch::Generator> gen) {
+  return Encode(Crop(images, gen));
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> ImageEncoderImpl::NamedTensors(

@@ -51,6 +51,14 @@ class ImageEncoderImpl : public torch::nn::Cloneable<ImageEncoderImpl> {
   // comment says. Throws PolicyError on a wrong shape or dtype.
   torch::Tensor forward(const torch::Tensor& images,
                         c10::optional<torch::Generator> gen = c10::nullopt);
+  // The crop forward applies (random from `gen` in training mode, else the centre):
+  // images (B, H, W, 3) -> (B, crop, crop, 3), same dtype. Checks the input as forward.
+  torch::Tensor Crop(const torch::Tensor& images,
+                     c10::optional<torch::Generator> gen = c10::nullopt) const;
+  // Already cropped images (B, crop, crop, 3) uint8 or float in [0, 1] -> (B, feature_dim):
+  // forward without its crop, for callers that crop a larger batch than they encode (the
+  // trainer crops a global batch and encodes its rank's slice).
+  torch::Tensor Encode(const torch::Tensor& cropped);
   // Cropped float images (B, 3, crop, crop) in [0, 1] -> keypoints (B, 2 K) in [-1, 1],
   // [x0, y0, x1, y1, ...]: the trunk and the spatial softmax.
   torch::Tensor Keypoints(const torch::Tensor& x);

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "robot/json_reader.h"
+#include "robot/obs_layout.h"
+
 namespace dreamforge::policy {
 
 std::string ToString(PolicyType type) { return robot::ModelTypeName(type); }
@@ -33,14 +36,82 @@ torch::Tensor TimeFeatures(const torch::Tensor& t) {
   return torch::cat(parts, 1);
 }
 
-NetImpl::NetImpl(const ModelConfig& config) : config_(config) {
+nlohmann::json ImageInputsToJson(const std::vector<ImageInput>& images) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ImageInput& in : images) {
+    const ImageEncoderConfig& e = in.encoder;
+    out.push_back({{"key", in.key},
+                   {"shape", {e.image_size, e.image_size, robot::kImageChannels}},
+                   {"encoder",
+                    {{"image_size", e.image_size},
+                     {"crop_size", e.crop_size},
+                     {"keypoints", e.keypoints},
+                     {"feature_dim", e.feature_dim},
+                     {"group_norm", e.group_norm},
+                     {"temperature", e.temperature},
+                     {"learnable_temperature", e.learnable_temperature}}}});
+  }
+  return out;
+}
+
+std::vector<ImageInput> ImageInputsFromJson(const nlohmann::json& json, const std::string& where) {
+  const robot::JsonReader r(where);
+  if (!json.is_array()) r.Fail("images", "expected an array");
+  std::vector<ImageInput> out;
+  try {
+    for (size_t i = 0; i < json.size(); ++i) {
+      const std::string path = "images[" + std::to_string(i) + "]";
+      const nlohmann::json& j = json[i];
+      ImageInput in;
+      in.key = r.String(j, path, "key");
+      if (!robot::IsImageKeyName(in.key)) r.Fail(path + ".key", "'" + in.key + "' is not an image key (<camera>_image)");
+      for (const ImageInput& other : out) {
+        if (other.key == in.key) r.Fail(path + ".key", "'" + in.key + "' listed twice");
+      }
+      const std::string ep = path + ".encoder";
+      const nlohmann::json& e = r.Object(j, path, "encoder");
+      in.encoder.image_size = r.Int(e, ep, "image_size", 1);
+      in.encoder.crop_size = r.Int(e, ep, "crop_size", 1);
+      in.encoder.keypoints = r.Int(e, ep, "keypoints", 1);
+      in.encoder.feature_dim = r.Int(e, ep, "feature_dim", 1);
+      in.encoder.temperature = r.Positive(e, ep, "temperature");
+      for (const char* flag : {"group_norm", "learnable_temperature"}) {
+        const nlohmann::json& b = r.Get(e, ep, flag);
+        if (!b.is_boolean()) r.Fail(robot::JsonPath(ep, flag), "expected true or false");
+      }
+      in.encoder.group_norm = e.at("group_norm").get<bool>();
+      in.encoder.learnable_temperature = e.at("learnable_temperature").get<bool>();
+      in.encoder.Validate(where, ep);
+      const nlohmann::json& shape = r.Get(j, path, "shape");
+      const nlohmann::json expected = {in.encoder.image_size, in.encoder.image_size, robot::kImageChannels};
+      if (shape != expected) {
+        r.Fail(path + ".shape", shape.dump() + " but the encoder reads " + expected.dump());
+      }
+      out.push_back(in);
+    }
+  } catch (const robot::BundleError& e) {
+    throw PolicyError(e.what());
+  }
+  return out;
+}
+
+NetImpl::NetImpl(const ModelConfig& config, std::vector<ImageInput> images)
+    : config_(config), images_(std::move(images)) {
   config_.Validate();
   reset();
 }
 
+int NetImpl::ImageFeatureDim() const {
+  int f = 0;
+  for (const ImageInput& in : images_) f += in.encoder.feature_dim;
+  return f;
+}
+
 void NetImpl::reset() {
+  encoders_.clear();
+  for (const ImageInput& in : images_) encoders_.push_back(register_module(in.key, ImageEncoder(in.encoder)));
   layers_.clear();
-  int in = config_.InputDim();
+  int in = config_.InputDim() + ImageFeatureDim();
   std::vector<int> widths = config_.hidden;
   widths.push_back(config_.OutputDim());
   for (size_t i = 0; i < widths.size(); ++i) {
@@ -55,6 +126,28 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
     if (i + 1 < layers_.size()) x = torch::relu(x);
   }
   return x;
+}
+
+std::vector<torch::Tensor> NetImpl::CropImages(const std::vector<torch::Tensor>& images,
+                                               c10::optional<torch::Generator> gen) const {
+  if (images.size() != encoders_.size()) {
+    throw PolicyError("policy network: " + std::to_string(images.size()) + " image batches given, the policy reads " +
+                      std::to_string(encoders_.size()));
+  }
+  std::vector<torch::Tensor> out;
+  for (size_t k = 0; k < images.size(); ++k) out.push_back(encoders_[k]->Crop(images[k], gen));
+  return out;
+}
+
+torch::Tensor NetImpl::Condition(const torch::Tensor& obs, const std::vector<torch::Tensor>& cropped) {
+  if (cropped.size() != encoders_.size()) {
+    throw PolicyError("policy network: " + std::to_string(cropped.size()) + " image batches given, the policy reads " +
+                      std::to_string(encoders_.size()));
+  }
+  if (encoders_.empty()) return obs;
+  std::vector<torch::Tensor> parts = {obs};
+  for (size_t k = 0; k < cropped.size(); ++k) parts.push_back(encoders_[k]->Encode(cropped[k]));
+  return torch::cat(parts, 1);
 }
 
 torch::Tensor PolicyLoss(Net& net, const torch::Tensor& obs, const torch::Tensor& target,

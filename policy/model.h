@@ -17,6 +17,15 @@
 // Both are one plain stack of Linear layers (parameter names "fc<i>.weight", "fc<i>.bias"),
 // so the exporters (TorchScript, ONNX, safetensors) and the Eigen runtime in robot/ can
 // reproduce them from the weights alone. The flow input is [obs, x_t, TimeFeatures(t)].
+//
+// Image policies (issue 16): the head's "obs" is the conditioning [o_n, f_0, ..., f_{C-1}]:
+// the normalized low-dimensional observation (D, z-scored as always) followed by one
+// ImageEncoder's features per camera (policy/image_encoder.h; images are not z-scored,
+// the encoder scales them by 1 / 255), in the order of the policy's image inputs. The
+// encoders are submodules named by their obs key ("agentview_image.conv0.weight", ...),
+// so the head's input width is InputDim() + ImageFeatureDim(). The model description
+// (robot::ModelSpec, run.json "model") keeps obs_dim = D: the runner normalizes those D
+// values, and run.json "images" (ImageInputsToJson) describes the encoders.
 #pragma once
 
 #include <stdexcept>
@@ -26,6 +35,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "policy/image_encoder.h"
 #include "policy/policy_error.h"
 #include "robot/model_spec.h"
 
@@ -48,26 +58,55 @@ GripperMode ParseGripperMode(const std::string& name);
 // [B] or [B, 1] times in [0, 1] -> [B, kTimeFeatures].
 torch::Tensor TimeFeatures(const torch::Tensor& t);
 
+// One camera input of an image policy: its obs key ("<camera>_image", uint8 (H, W, 3) per
+// step, H = W = encoder.image_size) and the encoder that reads it.
+struct ImageInput {
+  std::string key;
+  ImageEncoderConfig encoder;
+};
+
+// run.json "images": [{"key": "agentview_image", "shape": [H, W, 3], "encoder":
+// {"image_size", "crop_size", "keypoints", "feature_dim", "group_norm", "temperature",
+// "learnable_temperature"}}, ...], in the order the network reads them.
+nlohmann::json ImageInputsToJson(const std::vector<ImageInput>& images);
+// The inverse; every field required, the encoder validated. Throws PolicyError
+// "<where>: images[<i>].<field>: ...".
+std::vector<ImageInput> ImageInputsFromJson(const nlohmann::json& json, const std::string& where);
+
 class NetImpl : public torch::nn::Cloneable<NetImpl> {
  public:
-  explicit NetImpl(const ModelConfig& config);
+  explicit NetImpl(const ModelConfig& config, std::vector<ImageInput> images = {});
   void reset() override;  // (re)creates the layers (torch::nn::Cloneable)
-  // [B, InputDim] -> [B, OutputDim].
+  // The head: [B, InputDim() + ImageFeatureDim()] -> [B, OutputDim].
   torch::Tensor forward(torch::Tensor x);
   const ModelConfig& config() const { return config_; }
+  const std::vector<ImageInput>& images() const { return images_; }
+  int ImageFeatureDim() const;  // sum of the encoders' feature_dim (0 without images)
+
+  // The crops the encoders apply, one batch per image input: random offsets from `gen`
+  // in training mode (camera by camera, then image by image), the centre in eval mode.
+  std::vector<torch::Tensor> CropImages(const std::vector<torch::Tensor>& images,
+                                        c10::optional<torch::Generator> gen = c10::nullopt) const;
+  // The head's conditioning [B, D + ImageFeatureDim()]: normalized obs [B, D] and the
+  // cropped image batches of CropImages (B, crop, crop, 3), one per image input.
+  // Without image inputs: obs itself. Throws PolicyError on a wrong count or shape.
+  torch::Tensor Condition(const torch::Tensor& obs, const std::vector<torch::Tensor>& cropped);
 
  private:
   ModelConfig config_;
+  std::vector<ImageInput> images_;
+  std::vector<ImageEncoder> encoders_;  // one per image input
   std::vector<torch::nn::Linear> layers_;
 };
 TORCH_MODULE(Net);
 
-// Training loss of one minibatch: obs [B, D] and target chunks [B, H * 7] (normalized).
+// Training loss of one minibatch: obs [B, D] (for an image policy the conditioning
+// [B, D + F] of NetImpl::Condition) and target chunks [B, H * 7] (normalized).
 // For flow, `noise` [B, H * 7] is x_0 and `t` [B] the flow times (ignored for mlp).
 torch::Tensor PolicyLoss(Net& net, const torch::Tensor& obs, const torch::Tensor& target,
                          const torch::Tensor& noise, const torch::Tensor& t);
 
-// Inference: obs [B, D] -> normalized action chunks [B, H * 7]. For flow, `noise`
+// Inference: obs [B, D] (image policies: the conditioning) -> normalized action chunks [B, H * 7]. For flow, `noise`
 // [B, H * 7] is the starting point x_0 of the integration (ignored for mlp).
 torch::Tensor PolicyPredict(Net& net, const torch::Tensor& obs, const torch::Tensor& noise);
 

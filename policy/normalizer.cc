@@ -263,8 +263,11 @@ Normalizer ComputeNormalizer(const datasets::EpisodeReader& reader,
 
   std::map<std::string, RunningStats> obs_stats;
   RunningStats action_stats;
+  std::map<std::string, int> index_of;
+  for (size_t i = 0; i < demos.size(); ++i) index_of[demos[i]] = static_cast<int>(i);
   for (const std::string& name : train) {
-    const datasets::Episode ep = reader.ReadEpisode(name);
+    // Low-dimensional fields only: a rendered file's images are not decompressed here.
+    const datasets::Episode ep = reader.ReadEpisode(index_of.at(name), /*with_images=*/false);
     for (const std::string& key : obs_keys) obs_stats[key].Add(ep.obs.at(key));
     action_stats.Add(ep.actions);
   }

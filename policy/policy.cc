@@ -36,6 +36,7 @@ std::shared_ptr<Policy> Describe(const nlohmann::json& run, const std::string& w
     throw PolicyError(where + ": model.obs_dim: " + std::to_string(p->model.obs_dim) +
                       " but the normalization's keys add up to " + std::to_string(p->normalizer.ObsDim()));
   }
+  if (run.contains("images")) p->images = ImageInputsFromJson(run.at("images"), where);
   if (!run.at("task").is_string()) throw PolicyError(where + ": task: expected a string");
   p->task = run.at("task").get<std::string>();
   p->env_args = run.at("env_args");
@@ -107,7 +108,7 @@ std::shared_ptr<const Policy> Policy::Load(const std::filesystem::path& run_dir,
   if (!std::filesystem::exists(file)) {
     throw PolicyError(file.string() + ": no such checkpoint (has training finished an epoch?)");
   }
-  p->net = Net(p->model);
+  p->net = Net(p->model, p->images);
   CheckCheckpointVersion(run, file);
   try {
     torch::serialize::InputArchive archive;
@@ -136,16 +137,45 @@ TorchPredictor::TorchPredictor(const Policy& policy)
       obs_dim_(policy.model.obs_dim),
       chunk_(policy.model.OutputDim()) {
   net_->eval();
+  for (const ImageInput& in : policy.images) {
+    const int n = in.encoder.image_size;
+    images_.push_back(torch::zeros({1, n, n, robot::kImageChannels}, torch::kUInt8));
+  }
+}
+
+bool TorchPredictor::training() const {
+  if (net_->is_training()) return true;
+  for (const auto& m : net_->modules(/*include_self=*/false)) {
+    if (m->is_training()) return true;
+  }
+  return false;
+}
+
+void TorchPredictor::SetImages(const std::vector<const uint8_t*>& frames) {
+  if (frames.size() != images_.size()) {
+    throw PolicyError("policy: " + std::to_string(frames.size()) + " camera frames given, the policy reads " +
+                      std::to_string(images_.size()));
+  }
+  for (size_t k = 0; k < frames.size(); ++k) {
+    std::copy(frames[k], frames[k] + images_[k].numel(), images_[k].data_ptr<uint8_t>());
+  }
+  have_images_ = true;
 }
 
 void TorchPredictor::Predict(const float* normalized_obs, const float* noise, float* chunk) {
   torch::NoGradGuard no_grad;
+  if (!images_.empty() && !have_images_) {
+    throw PolicyError("policy: an image policy was asked to act before any camera frame was given (SetImages)");
+  }
   const torch::Tensor obs =
       torch::from_blob(const_cast<float*>(normalized_obs), {1, obs_dim_}, torch::kFloat32);
   const torch::Tensor x0 =
       noise ? torch::from_blob(const_cast<float*>(noise), {1, chunk_}, torch::kFloat32)
             : torch::zeros({1, chunk_}, torch::kFloat32);
-  const torch::Tensor out = PolicyPredict(net_, obs, x0).contiguous();
+  const torch::Tensor cond = net_->Condition(obs, net_->CropImages(images_));  // eval: centre crops
+  last_images_.clear();
+  for (const torch::Tensor& im : images_) last_images_.push_back(im.clone());
+  const torch::Tensor out = PolicyPredict(net_, cond, x0).contiguous();
   std::copy(out.data_ptr<float>(), out.data_ptr<float>() + chunk_, chunk);
 }
 
@@ -176,9 +206,11 @@ robot::Normalization RuntimeNormalization(const Normalizer& n) {
   return out;
 }
 
-std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed) {
+std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed, TorchPredictor** predictor) {
+  auto torch_predictor = std::make_unique<TorchPredictor>(policy);
+  if (predictor) *predictor = torch_predictor.get();
   return std::make_unique<robot::PolicyRunner>(policy.model, RuntimeNormalization(policy.normalizer),
-                                               std::make_unique<TorchPredictor>(policy), seed);
+                                               std::move(torch_predictor), seed);
 }
 
 ModelConfig ModelFromRunJson(const nlohmann::json& json, const std::string& where) {

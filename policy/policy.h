@@ -27,7 +27,8 @@ namespace dreamforge::policy {
 
 struct Policy {
   ModelConfig model;
-  Normalizer normalizer;  // obs_keys in the order the network reads them
+  Normalizer normalizer;  // the low-dimensional obs_keys, in the order the network reads them
+  std::vector<ImageInput> images;  // image policies: the cameras (run.json "images"), else empty
   nlohmann::json env_args;
   std::string task;
   Net net{nullptr};  // CPU, eval mode; run it through MakeRunner (one runner per thread)
@@ -60,25 +61,46 @@ std::string LibTorchVersion();
 void CheckCheckpointVersion(const nlohmann::json& run, const std::filesystem::path& file);
 
 // The policy's LibTorch network as the runner's predictor (robot/policy_runner.h): its own
-// copy of the network (runners on different threads never share one), CPU, no gradients.
-// Not real-time safe (LibTorch allocates); a bundle's Eigen runtime is.
+// copy of the network (runners on different threads never share one), CPU, eval mode (the
+// image encoders take the centre crop), no gradients. Not real-time safe (LibTorch
+// allocates); a bundle's Eigen runtime is.
+//
+// Image policies: the runner passes only the low-dimensional observation, so the caller
+// hands the camera frames over first with SetImages (tools/policy_controller.cc renders
+// them every control step); Predict throws PolicyError if an image policy has none.
 class TorchPredictor : public robot::ChunkPredictor {
  public:
   explicit TorchPredictor(const Policy& policy);
   void Predict(const float* normalized_obs, const float* noise, float* chunk) override;
 
+  // The frames the next Predict reads: one per image input in the policy's order, each
+  // H * W * 3 bytes (uint8, row-major H x W x RGB, as rendered and stored). The bytes are
+  // copied here. Throws PolicyError on a wrong count.
+  void SetImages(const std::vector<const uint8_t*>& frames);
+  // The image batches the network read in the last Predict, before its crop: (1, H, W, 3)
+  // uint8 per image input (empty for a low-dimensional policy). For tests.
+  const std::vector<torch::Tensor>& last_images() const { return last_images_; }
+  // Whether the network runs in training mode anywhere (it never should: tests check).
+  bool training() const;
+
  private:
   Net net_{nullptr};
   int obs_dim_ = 0;
   int chunk_ = 0;
+  std::vector<torch::Tensor> images_;       // (1, H, W, 3) uint8 per image input
+  bool have_images_ = false;
+  std::vector<torch::Tensor> last_images_;  // what the last Predict read
 };
 
 // The one runner (robot::PolicyRunner) over the policy's LibTorch network, with the
 // policy's model, normalization and a generator seeded with `seed`: what `eval` and the
-// training-time rollouts execute, step for step as the edge controller does.
-std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed);
+// training-time rollouts execute, step for step as the edge controller does. With
+// `predictor` non-null, *predictor is the runner's TorchPredictor (owned by the runner),
+// through which an image policy's caller feeds the frames.
+std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed,
+                                                TorchPredictor** predictor = nullptr);
 
-// The raw observation the runner reads: the policy's obs keys of `obs` (key -> raw values,
+// The raw observation the runner reads: the policy's low-dimensional obs keys of `obs` (key -> raw values,
 // as in episode files) concatenated in the policy's order. Throws std::invalid_argument
 // naming a missing key or one of the wrong width.
 std::vector<float> FlatObservation(const Policy& policy, const std::map<std::string, Eigen::VectorXf>& obs);

@@ -22,7 +22,9 @@ namespace {
 constexpr char kRunFormat[] = "dreamforge-run/1";
 constexpr uint64_t kValidSalt = 0x76616c6964ULL;  // "valid"
 constexpr uint64_t kStepSalt = 0x73746570ULL;     // "step"
+constexpr uint64_t kCropSalt = 0x63726f70ULL;     // "crop"
 constexpr int64_t kValidBatch = 4096;
+constexpr int64_t kValidImageBatch = 256;  // image policies: activations grow with the batch
 
 uint64_t SplitMix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -83,6 +85,19 @@ void SaveWeights(const Net& net, const fs::path& path) {
   SaveArchiveAtomic(archive, path);
 }
 
+// The cropped images of samples `idx` for net->Condition, on `device`: the crops of the
+// whole batch `idx` (random from `gen` in training mode), then its rows [lo, hi).
+std::vector<torch::Tensor> BatchImages(const Net& net, const TrainingData& data, const torch::Tensor& idx,
+                                       c10::optional<torch::Generator> gen, const torch::Device& device,
+                                       int64_t lo, int64_t hi) {
+  if (data.images.empty()) return {};
+  std::vector<torch::Tensor> batch;
+  for (const torch::Tensor& images : data.images) batch.push_back(images.index_select(0, idx));
+  std::vector<torch::Tensor> cropped = net->CropImages(batch, gen);
+  for (torch::Tensor& c : cropped) c = c.slice(0, lo, hi).to(device);
+  return cropped;
+}
+
 // Runs `net` over `index` in large batches; mean loss (noise from a fixed generator so
 // that the flow's validation loss is comparable across epochs).
 double MeanLoss(Net& net, const TrainingData& data, const torch::Tensor& index, uint64_t seed,
@@ -93,10 +108,12 @@ double MeanLoss(Net& net, const TrainingData& data, const torch::Tensor& index, 
   torch::Generator gen = MakeGenerator(Mix(seed, kValidSalt));
   double sum = 0;
   const int64_t n = index.size(0);
-  for (int64_t b = 0; b < n; b += kValidBatch) {
-    const torch::Tensor idx = index.slice(0, b, std::min(n, b + kValidBatch));
+  const int64_t batch = data.images.empty() ? kValidBatch : kValidImageBatch;
+  for (int64_t b = 0; b < n; b += batch) {
+    const torch::Tensor idx = index.slice(0, b, std::min(n, b + batch));
     const int64_t rows = idx.size(0);
-    const torch::Tensor obs = data.obs.index_select(0, idx).to(device);
+    // Eval mode: the encoders see the centre crop.
+    const torch::Tensor obs = net->Condition(data.obs.index_select(0, idx).to(device), BatchImages(net, data, idx, {}, device, 0, rows));
     const torch::Tensor target = data.Chunks(idx, m.horizon).to(device);
     const torch::Tensor noise = torch::randn({rows, m.OutputDim()}, gen).to(device);
     const torch::Tensor t = torch::rand({rows}, gen).to(device);
@@ -182,6 +199,9 @@ void TrainOptions::Validate() const {
   if (checkpoint_every < 1) throw PolicyError("--checkpoint-every: must be >= 1");
   if (eval_every < 0) throw PolicyError("--eval-every: must be >= 0");
   if (stop_after < 0) throw PolicyError("--stop-after: must be >= 0");
+  if (image_crop < 0) throw PolicyError("--image-crop: must be >= 0 (0: the image side - 8)");
+  if (image_features < 1) throw PolicyError("--image-features: must be >= 1");
+  if (image_keypoints < 1) throw PolicyError("--image-keypoints: must be >= 1");
   for (int h : hidden) {
     if (h < 1 || h > robot::kMaxHiddenWidth) {
       throw PolicyError("--hidden " + std::to_string(h) + ": expected an integer width in 1.." +
@@ -208,6 +228,26 @@ void CheckRunDir(const TrainOptions& options, const fs::path& run_dir) {
   if (options.resume && !fs::exists(run_json)) {
     throw PolicyError(run_json.string() + ": missing; nothing to resume");
   }
+}
+
+std::vector<ImageInput> ImageInputsFor(const TrainingData& data, const TrainOptions& options) {
+  std::vector<ImageInput> out;
+  for (size_t k = 0; k < data.image_keys.size(); ++k) {
+    ImageInput in;
+    in.key = data.image_keys[k];
+    in.encoder.image_size = static_cast<int>(data.images.at(k).size(1));
+    in.encoder.crop_size = options.image_crop > 0 ? options.image_crop : std::max(1, in.encoder.image_size - 8);
+    in.encoder.feature_dim = options.image_features;
+    in.encoder.keypoints = options.image_keypoints;
+    in.encoder.group_norm = options.image_group_norm;
+    try {
+      in.encoder.Validate("image encoder of " + in.key, "encoder");
+    } catch (const robot::BundleError& e) {
+      throw PolicyError(std::string(e.what()) + " (--image-crop, --image-features, --image-keypoints)");
+    }
+    out.push_back(in);
+  }
+  return out;
 }
 
 nlohmann::json TrainOptions::ToJson() const {
@@ -246,6 +286,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
   if (!options.hidden.empty()) model.hidden = options.hidden;
   if (!options.gripper.empty()) model.gripper = ParseGripperMode(options.gripper);
   model.Validate();
+  const std::vector<ImageInput> images = ImageInputsFor(data, options);
   const int epochs = options.Epochs();
 
   nlohmann::json run = {{"format", kRunFormat},
@@ -257,6 +298,13 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
                         {"normalization", data.normalizer.ToJson()},
                         {"model", model.ToJson()},
                         {"train", options.ToJson()}};
+  if (!images.empty()) {
+    // All the keys as given (low-dimensional and image); the normalization lists the former.
+    nlohmann::json keys = data.obs_keys;
+    for (const std::string& k : data.image_keys) keys.push_back(k);
+    run["obs_keys"] = keys;
+    run["images"] = ImageInputsToJson(images);
+  }
 
   const fs::path run_json = run_dir / "run.json";
   const fs::path last_pt = run_dir / "checkpoints" / "last.pt";
@@ -264,7 +312,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
   const fs::path best_json = run_dir / "best.json";
 
   torch::manual_seed(options.seed);
-  Net net(model);
+  Net net(model, images);
   net->to(device);
   torch::optim::Adam optimizer(net->parameters(),
                                torch::optim::AdamOptions(options.lr).weight_decay(options.weight_decay));
@@ -275,8 +323,8 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
 
   if (options.resume) {
     const nlohmann::json old = ReadRunJson(run_dir);
-    for (const char* field : {"format", "task", "obs_keys", "model", "normalization", "data"}) {
-      if (old.value(field, nlohmann::json()) != run[field]) Mismatch(run_json, field, "differs");
+    for (const char* field : {"format", "task", "obs_keys", "model", "normalization", "data", "images"}) {
+      if (old.value(field, nlohmann::json()) != run.value(field, nlohmann::json())) Mismatch(run_json, field, "differs");
     }
     nlohmann::json old_train = old.value("train", nlohmann::json::object());
     for (const char* field : {"policy", "batch", "lr", "weight_decay", "grad_clip", "seed"}) {
@@ -384,6 +432,10 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
         noise = torch::randn({rows, model.OutputDim()}, gen).slice(0, lo, hi).to(device);
         t = torch::rand({rows}, gen).slice(0, lo, hi).to(device);
       }
+      // Random crops, also drawn for the whole global batch; this rank encodes its slice.
+      const std::vector<torch::Tensor> crops =
+          BatchImages(net, data, batch_idx, MakeGenerator(Mix(options.seed ^ kCropSalt, static_cast<uint64_t>(step))),
+                      device, lo, hi);
       obs = obs.to(device);
       target = target.to(device);
       lr = options.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps)));
@@ -392,14 +444,14 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       }
       optimizer.zero_grad();
       if (world == 1) {
-        const torch::Tensor loss = PolicyLoss(net, obs, target, noise, t);
+        const torch::Tensor loss = PolicyLoss(net, net->Condition(obs, crops), target, noise, t);
         loss.backward();
         loss_sum += loss.item<double>() * static_cast<double>(rows);
       } else {
         // The global batch's mean loss is the sum over ranks of (slice mean x slice share).
         double slice_sum = 0;
         if (hi > lo) {
-          const torch::Tensor loss = PolicyLoss(net, obs, target, noise, t);
+          const torch::Tensor loss = PolicyLoss(net, net->Condition(obs, crops), target, noise, t);
           (loss * (static_cast<double>(hi - lo) / static_cast<double>(rows))).backward();
           slice_sum = loss.item<double>() * static_cast<double>(hi - lo);
         }

@@ -5,7 +5,8 @@
 //
 // Reproducibility: every random draw is a function of (seed, epoch, step): initial weights
 // from the seed, the epoch's permutation from (seed, epoch), the flow noise and times of a
-// step from (seed, step). A resumed run therefore continues with exactly the draws the
+// step from (seed, step), the random crops of image policies from (seed, step) as well
+// (drawn for the global batch). A resumed run therefore continues with exactly the draws the
 // uninterrupted run makes, and on CPU produces the same weights.
 #pragma once
 
@@ -40,6 +41,12 @@ struct TrainOptions {
   int eval_every = 0;          // epochs between rollout evaluations (0: never)
   int stop_after = 0;          // stop after this many epochs in this invocation (0: no limit)
   bool resume = false;
+  // Image policies (image keys among the data's obs keys): every camera's encoder
+  // (robot/image_encoder.h) is built from these.
+  int image_crop = 0;          // crop side; 0: the image side - 8 (76 of 84, 56 of 64)
+  int image_features = 64;     // features per camera
+  int image_keypoints = 32;    // spatial-softmax keypoints per camera
+  bool image_group_norm = true;
 
   int Epochs() const { return epochs > 0 ? epochs : 40; }
   // Throws PolicyError naming the option (the device included: parsed, and CUDA present).
@@ -79,6 +86,11 @@ struct TrainResult {
   std::string best_criterion;  // "success_rate" | "valid_loss" | "train_loss"
   double best_value = 0;
 };
+
+// The image inputs of a policy trained on `data` with `options`: one per image key, in
+// order, each with an encoder for the key's image size. Throws PolicyError naming the
+// --image-* option when the encoder cannot be built (e.g. a crop larger than the image).
+std::vector<ImageInput> ImageInputsFor(const TrainingData& data, const TrainOptions& options);
 
 // Trains into `run_dir` (created). `data_info` is stored in run.json under "data" (file,
 // size, ...). Throws PolicyError for bad options, a run directory that already holds a
