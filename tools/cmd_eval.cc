@@ -33,6 +33,7 @@ void RunEval(const EvalArgs& a) {
   if (a.workers < 0) throw UsageError("eval: --workers: must be >= 0 (0: all cores)");
   std::string task = a.task;
   augment::ControllerFactory factory;
+  std::shared_ptr<const policy::Policy> run_policy;
   const std::string kScript = "script:";
   std::string what = a.baseline;
   if (a.policy.empty() == a.baseline.empty()) {
@@ -59,7 +60,7 @@ void RunEval(const EvalArgs& a) {
     }
     if (task.empty()) task = p->task;
     CheckPolicyTask(*p, task, a.policy);
-    factory = PolicyFactory(p);
+    run_policy = p;  // its factory is made below, with the scene model (an image policy renders its cameras)
     what = "policy " + a.policy + " (" + policy::ToString(p->model.type) + ", " + a.checkpoint + ")";
   } else if (a.baseline == "replay") {
     if (a.demo.empty()) throw UsageError("eval: --baseline replay needs --demo DEMO.hdf5");
@@ -83,6 +84,13 @@ void RunEval(const EvalArgs& a) {
     throw UsageError("eval: --baseline '" + a.baseline + "': expected replay or script:FILE");
   }
   auto model = std::make_shared<const sim::SceneModel>(task, sim::SceneModel::DefaultUrdf());
+  if (run_policy) {
+    // Episodes run in parallel (--workers); each network call uses one LibTorch thread, so
+    // the workers do not oversubscribe the cores and an episode's actions (the float sums
+    // of the image encoders' convolutions included) never depend on the worker count.
+    torch::set_num_threads(1);
+    factory = PolicyFactory(run_policy, model);
+  }
   const augment::PerturbationSpec spec = augment::LoadSpec(
       a.perturb.empty() ? augment::DefaultSpecPath(task) : std::filesystem::path(a.perturb));
   const int workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());

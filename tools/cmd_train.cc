@@ -25,6 +25,7 @@ struct TrainArgs {
   int threads = 0;
   double dist_timeout = 300;
   std::vector<std::string> obs_keys;
+  int64_t image_memory_mib = policy::kDefaultMaxImageBytes >> 20;
 };
 
 // Rollouts during training use evaluation seed train-seed + this offset, so they never use
@@ -41,6 +42,7 @@ void RunTrain(TrainArgs a) {
   if (a.eval_episodes < 1) throw UsageError("train: --eval-episodes: must be >= 1");
   if (a.workers < 0) throw UsageError("train: --workers: must be >= 0 (0: all cores)");
   if (a.threads < 0) throw UsageError("train: --threads: must be >= 0 (0: all cores)");
+  if (a.image_memory_mib < 1) throw UsageError("train: --image-memory: must be >= 1 (MiB)");
   try {
     a.options.type = policy::ParsePolicyType(a.policy);
   } catch (const policy::PolicyError& e) {
@@ -75,7 +77,7 @@ void RunTrain(TrainArgs a) {
         if (!leader) return;
         if (!loading) loading.emplace("load " + a.data, total);
         if (done % 100 == 0 || done == total) loading->Update(done, "demos");
-      });
+      }, a.image_memory_mib << 20);
   if (loading) loading->Finish(std::to_string(data.obs.size(0)) + " samples");
   const std::string task = data.env_args.value("env_name", "");
   const nlohmann::json data_info = {
@@ -114,7 +116,7 @@ void RunTrain(TrainArgs a) {
     const int workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());
     hooks.rollout_eval = [&, workers](const std::shared_ptr<const policy::Policy>& p, int) {
       const augment::EvalResult r = augment::Evaluate(model, spec, a.options.seed + kTrainingEvalSeedOffset,
-                                                      a.eval_episodes, workers, PolicyFactory(p));
+                                                      a.eval_episodes, workers, PolicyFactory(p, model));
       return static_cast<double>(r.successes) / static_cast<double>(r.episodes);
     };
   }
@@ -153,7 +155,21 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--grad-clip", a->options.grad_clip, "Max gradient norm")->capture_default_str();
   cmd->add_option("--hidden", a->options.hidden, "Hidden layer widths (default: mlp 256 256, flow 256 256 256)")
       ->check(DecimalRange(1, robot::kMaxHiddenWidth));
-  cmd->add_option("--obs-keys", a->obs_keys, "Observation keys the policy reads, in order (default: robot0_eef_pos robot0_gripper_qpos robot0_joint_pos object)");
+  cmd->add_option("--obs-keys", a->obs_keys, "Observation keys the policy reads, in order (default: robot0_eef_pos robot0_gripper_qpos robot0_joint_pos object);\n"
+                  "image keys (agentview_image, robot0_eye_in_hand_image) make an image policy: one encoder per camera,\n"
+                  "read from a rendered file (dreamforge render)");
+  cmd->add_option("--image-crop", a->options.image_crop,
+                  "Image keys: crop side of each camera's encoder, random while training, centred at eval (0: image side - 8, "
+                  "76 of 84)")
+      ->capture_default_str();
+  cmd->add_option("--image-features", a->options.image_features, "Image keys: features per camera")->capture_default_str();
+  cmd->add_option("--image-keypoints", a->options.image_keypoints, "Image keys: spatial-softmax keypoints per camera")
+      ->capture_default_str();
+  cmd->add_option("--image-group-norm", a->options.image_group_norm, "Image keys: GroupNorm after each conv (true|false)")
+      ->capture_default_str();
+  cmd->add_option("--image-memory", a->image_memory_mib,
+                  "Image keys: MiB of images the training data may hold in memory (all of the file's frames are loaded)")
+      ->capture_default_str();
   cmd->add_option("--gripper", a->options.gripper,
                   "How the gripper column is executed: latch, sample, sign or raw (default: latch; see policy/model.h)");
   cmd->add_option("--device", a->options.device, "cpu or cuda[:N] (needs a LibTorch with CUDA)")->capture_default_str();

@@ -1,5 +1,7 @@
 #include "tools/policy_controller.h"
 
+#include "render/camera.h"
+#include "render/render_error.h"
 #include "tools/cli_util.h"
 
 namespace dreamforge::tools {
@@ -10,8 +12,57 @@ constexpr uint64_t kNoiseSalt = 0x666c6f77ULL;  // "flow"
 
 uint64_t PolicySeed(const sim::SceneParams& scene) { return scene.noise_seed ^ kNoiseSalt; }
 
-PolicyController::PolicyController(std::shared_ptr<const policy::Policy> policy)
-    : policy_(std::move(policy)), runner_(policy::MakeRunner(*policy_, 0)) {
+PolicyCameras::PolicyCameras(const policy::Policy& policy, std::shared_ptr<const sim::SceneModel> model) {
+  std::vector<render::CameraSpec> known;
+  try {
+    known = render::CamerasFromEnvArgs(policy.env_args);
+  } catch (const render::RenderError& e) {
+    throw UsageError(std::string("run.json: env_args.cameras: ") + e.what());
+  }
+  for (const policy::ImageInput& in : policy.images) {
+    std::string name;
+    robot::IsImageKeyName(in.key, &name);
+    const render::CameraSpec* found = nullptr;
+    for (const render::CameraSpec& c : known) {
+      if (c.name == name) found = &c;
+    }
+    if (!found) {
+      throw UsageError("run.json: env_args.cameras: no camera '" + name + "' for image key '" + in.key +
+                       "' (the training file's images were not rendered by dreamforge render or dream --cameras)");
+    }
+    const int n = in.encoder.image_size;
+    if (found->width != n || found->height != n) {
+      throw UsageError("run.json: env_args.cameras: camera '" + name + "' is " + std::to_string(found->width) + " x " +
+                       std::to_string(found->height) + ", but the policy's " + in.key + " images are " +
+                       std::to_string(n) + " x " + std::to_string(n));
+    }
+    cameras_.push_back(*found);
+  }
+  visual_ = std::make_shared<const render::VisualModel>(std::move(model));
+}
+
+std::unique_ptr<render::FrameRenderer> PolicyCameras::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      std::unique_ptr<render::FrameRenderer> r = std::move(free_.back());
+      free_.pop_back();
+      return r;
+    }
+  }
+  return std::make_unique<render::FrameRenderer>(visual_, cameras_);
+}
+
+void PolicyCameras::Return(std::unique_ptr<render::FrameRenderer> renderer) {
+  renderer->renderer().Release();  // another worker thread may take it next
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(std::move(renderer));
+}
+
+PolicyController::PolicyController(std::shared_ptr<const policy::Policy> policy,
+                                   std::shared_ptr<PolicyCameras> cameras)
+    : policy_(std::move(policy)) {
+  runner_ = policy::MakeRunner(*policy_, 0, &predictor_);  // in the body: predictor_ is declared after runner_
   for (const std::string& name : policy_->normalizer.obs_keys) {
     robot::ObsKey key;
     if (!robot::ParseObsKey(name, &key)) {
@@ -26,24 +77,51 @@ PolicyController::PolicyController(std::shared_ptr<const policy::Policy> policy)
     keys_.push_back(key);
   }
   flat_.resize(policy_->model.obs_dim);
+  if (!policy_->images.empty()) {
+    if (!cameras) throw std::invalid_argument("PolicyController: an image policy needs its PolicyCameras");
+    cameras_ = std::move(cameras);
+    frames_.resize(policy_->images.size());
+    frame_ptrs_.resize(policy_->images.size());
+  }
+}
+
+PolicyController::~PolicyController() {
+  if (renderer_) cameras_->Return(std::move(renderer_));
 }
 
 void PolicyController::Reset(const sim::World& world) { runner_->Reset(PolicySeed(world.params())); }
 
-sim::Action PolicyController::Act(const sim::World&, const sim::Observation& obs) {
+sim::Action PolicyController::Act(const sim::World& world, const sim::Observation& obs) {
   size_t offset = 0;
   for (robot::ObsKey key : keys_) {
     sim::ObservationValue(obs, key, &value_);
     std::copy(value_.data(), value_.data() + value_.size(), flat_.begin() + static_cast<long>(offset));
     offset += static_cast<size_t>(value_.size());
   }
+  if (cameras_) {
+    // Step t's frames as `render` makes row t of an episode: the state before this step's
+    // action, the scene's appearance, sensor noise seeded by t.
+    if (!renderer_) renderer_ = cameras_->Acquire();
+    const Eigen::VectorXd state = world.GetState();
+    for (size_t k = 0; k < frames_.size(); ++k) {
+      renderer_->RenderState(world.params(), state, world.steps(), static_cast<int>(k), &frames_[k]);
+      frame_ptrs_[k] = frames_[k].rgb.data();
+    }
+    predictor_->SetImages(frame_ptrs_);
+  }
   robot::Vector7f action;
   runner_->Act(flat_.data(), &action);  // bad input or output: all NaN, which the world holds
   return action.cast<double>();
 }
 
-augment::ControllerFactory PolicyFactory(std::shared_ptr<const policy::Policy> policy) {
-  return [policy] { return std::make_unique<PolicyController>(policy); };
+augment::ControllerFactory PolicyFactory(std::shared_ptr<const policy::Policy> policy,
+                                         std::shared_ptr<const sim::SceneModel> model) {
+  std::shared_ptr<PolicyCameras> cameras;
+  if (!policy->images.empty()) {
+    if (!model) model = std::make_shared<const sim::SceneModel>(policy->task, sim::SceneModel::DefaultUrdf());
+    cameras = std::make_shared<PolicyCameras>(*policy, std::move(model));
+  }
+  return [policy, cameras] { return std::make_unique<PolicyController>(policy, cameras); };
 }
 
 void CheckPolicyTask(const policy::Policy& policy, const std::string& task, const std::string& run) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -69,6 +70,50 @@ TEST_F(TrainCliTest, TrainsEvaluatesInPhysicsAndResumes) {
       EXPECT_TRUE(j.contains(key)) << key;
     }
   }
+}
+
+TEST_F(TrainCliTest, ImagePolicyTrainsOnARenderedFileAndEvaluatesWithCamerasInTheLoop) {
+  const fs::path images = dir_ / "images.hdf5", plain = dir_ / "plain.hdf5";
+  CmdResult r = Shell(kBin + " dream --demo " + kDemo + " --count 2 --seed 3 --workers 1" +
+                      " --cameras agentview,robot0_eye_in_hand --size 64 --out " + images.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string keys =
+      " --obs-keys robot0_eef_pos robot0_gripper_qpos robot0_joint_pos agentview_image robot0_eye_in_hand_image";
+  const fs::path run = dir_ / "image_mlp";
+  r = Shell(kBin + " train --data " + images.string() + keys +
+            " --image-crop 56 --image-features 16 --image-keypoints 8 --hidden 32 32 --epochs 2 --batch 64 --threads 1 --out " +
+            run.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(run / "run.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["images"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["images"][1]["key"], "robot0_eye_in_hand_image");
+  EXPECT_EQ(j["images"][1]["shape"], nlohmann::json({64, 64, 3}));
+  EXPECT_EQ(j["images"][1]["encoder"]["crop_size"], 56);
+  EXPECT_EQ(j["model"]["obs_dim"], 12);  // eef_pos 3 + gripper 2 + joints 7: the z-scored part
+  EXPECT_EQ(Metrics(run).size(), 2u);
+
+  r = Shell(kBin + " eval --policy " + run.string() + " --episodes 1 --workers 1 --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const size_t brace = r.output.find("\n{");
+  ASSERT_NE(brace, std::string::npos) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output.substr(brace + 1))["episodes"], 1);
+
+  // Not exported yet: one line.
+  r = Shell(kBin + " export --policy " + run.string() + " --out " + (dir_ / "bundle").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("an image policy (agentview_image, robot0_eye_in_hand_image)"));
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+
+  // A file without the images: one line naming the file and the key, and how to render it.
+  r = Shell(kBin + " dream --demo " + kDemo + " --count 2 --seed 3 --workers 1 --out " + plain.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = Shell(kBin + " train --data " + plain.string() + keys + " --out " + (dir_ / "r").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr(plain.string() + ": obs key 'agentview_image' is not in the file"));
+  EXPECT_THAT(r.output, HasSubstr("dreamforge render " + plain.string()));
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "r" / "run.json"));
 }
 
 TEST_F(TrainCliTest, BadInputGetsOneLineNamingTheFileOrFlag) {
