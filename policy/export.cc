@@ -267,8 +267,8 @@ std::string ImagePolicyExportError(const Policy& policy) {
   std::string keys;
   for (const ImageInput& in : policy.images) keys += (keys.empty() ? "" : ", ") + in.key;
   return "an image policy (" + keys +
-         "): exporting camera encoders to a bundle is not implemented yet (issue 16); evaluate it with "
-         "dreamforge eval --policy RUN_DIR";
+         "): exporting camera encoders to a bundle is not implemented yet (issue 16); "
+         "evaluate it with dreamforge eval --policy RUN_DIR";
 }
 
 torch::Tensor ExportedForward(const Policy& policy, const torch::Tensor& obs, const torch::Tensor& noise) {

@@ -98,7 +98,8 @@ torch::Tensor ImageEncoderImpl::Keypoints(const torch::Tensor& images) {
   return torch::stack({ex, ey}, -1).flatten(1);  // (B, 2 K): x0, y0, x1, y1, ...
 }
 
-torch::Tensor ImageEncoderImpl::Crop(const torch::Tensor& images, c10::optional<torch::Generator> gen) const {
+torch::Tensor ImageEncoderImpl::Crop(const torch::Tensor& images,
+                                     c10::optional<torch::Generator> gen) const {
   const int n = config_.image_size;
   if (images.dim() != 4 || images.size(1) != n || images.size(2) != n ||
       images.size(3) != robot::kImageChannels ||
@@ -114,7 +115,8 @@ torch::Tensor ImageEncoderImpl::Encode(const torch::Tensor& cropped) {
   const int c = config_.crop_size;
   const bool bytes = cropped.scalar_type() == torch::kByte;
   if (cropped.dim() != 4 || cropped.size(1) != c || cropped.size(2) != c ||
-      cropped.size(3) != robot::kImageChannels || !(bytes || cropped.scalar_type() == torch::kFloat)) {
+      cropped.size(3) != robot::kImageChannels ||
+      !(bytes || cropped.scalar_type() == torch::kFloat)) {
     throw PolicyError("image encoder: cropped images: expected (B, " + std::to_string(c) + ", " +
                       std::to_string(c) + ", 3) uint8 or float32, got " + ShapeString(cropped));
   }

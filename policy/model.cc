@@ -64,7 +64,8 @@ std::vector<ImageInput> ImageInputsFromJson(const nlohmann::json& json, const st
       const nlohmann::json& j = json[i];
       ImageInput in;
       in.key = r.String(j, path, "key");
-      if (!robot::IsImageKeyName(in.key)) r.Fail(path + ".key", "'" + in.key + "' is not an image key (<camera>_image)");
+      if (!robot::IsImageKeyName(in.key))
+        r.Fail(path + ".key", "'" + in.key + "' is not an image key (<camera>_image)");
       for (const ImageInput& other : out) {
         if (other.key == in.key) r.Fail(path + ".key", "'" + in.key + "' listed twice");
       }
@@ -83,7 +84,8 @@ std::vector<ImageInput> ImageInputsFromJson(const nlohmann::json& json, const st
       in.encoder.learnable_temperature = e.at("learnable_temperature").get<bool>();
       in.encoder.Validate(where, ep);
       const nlohmann::json& shape = r.Get(j, path, "shape");
-      const nlohmann::json expected = {in.encoder.image_size, in.encoder.image_size, robot::kImageChannels};
+      const nlohmann::json expected = {in.encoder.image_size, in.encoder.image_size,
+                                       robot::kImageChannels};
       if (shape != expected) {
         r.Fail(path + ".shape", shape.dump() + " but the encoder reads " + expected.dump());
       }
@@ -109,7 +111,8 @@ int NetImpl::ImageFeatureDim() const {
 
 void NetImpl::reset() {
   encoders_.clear();
-  for (const ImageInput& in : images_) encoders_.push_back(register_module(in.key, ImageEncoder(in.encoder)));
+  for (const ImageInput& in : images_)
+    encoders_.push_back(register_module(in.key, ImageEncoder(in.encoder)));
   layers_.clear();
   int in = config_.InputDim() + ImageFeatureDim();
   std::vector<int> widths = config_.hidden;
@@ -131,18 +134,19 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
 std::vector<torch::Tensor> NetImpl::CropImages(const std::vector<torch::Tensor>& images,
                                                c10::optional<torch::Generator> gen) const {
   if (images.size() != encoders_.size()) {
-    throw PolicyError("policy network: " + std::to_string(images.size()) + " image batches given, the policy reads " +
-                      std::to_string(encoders_.size()));
+    throw PolicyError("policy network: " + std::to_string(images.size()) +
+                      " image batches given, the policy reads " + std::to_string(encoders_.size()));
   }
   std::vector<torch::Tensor> out;
   for (size_t k = 0; k < images.size(); ++k) out.push_back(encoders_[k]->Crop(images[k], gen));
   return out;
 }
 
-torch::Tensor NetImpl::Condition(const torch::Tensor& obs, const std::vector<torch::Tensor>& cropped) {
+torch::Tensor NetImpl::Condition(const torch::Tensor& obs,
+                                 const std::vector<torch::Tensor>& cropped) {
   if (cropped.size() != encoders_.size()) {
-    throw PolicyError("policy network: " + std::to_string(cropped.size()) + " image batches given, the policy reads " +
-                      std::to_string(encoders_.size()));
+    throw PolicyError("policy network: " + std::to_string(cropped.size()) +
+                      " image batches given, the policy reads " + std::to_string(encoders_.size()));
   }
   if (encoders_.empty()) return obs;
   std::vector<torch::Tensor> parts = {obs};

@@ -106,8 +106,8 @@ TORCH_MODULE(Net);
 torch::Tensor PolicyLoss(Net& net, const torch::Tensor& obs, const torch::Tensor& target,
                          const torch::Tensor& noise, const torch::Tensor& t);
 
-// Inference: obs [B, D] (image policies: the conditioning) -> normalized action chunks [B, H * 7]. For flow, `noise`
-// [B, H * 7] is the starting point x_0 of the integration (ignored for mlp).
+// Inference: obs [B, D] (image policies: the conditioning) -> normalized action chunks [B, H * 7].
+// For flow, `noise` [B, H * 7] is the starting point x_0 of the integration (ignored for mlp).
 torch::Tensor PolicyPredict(Net& net, const torch::Tensor& obs, const torch::Tensor& noise);
 
 }  // namespace dreamforge::policy

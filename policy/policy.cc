@@ -153,8 +153,8 @@ bool TorchPredictor::training() const {
 
 void TorchPredictor::SetImages(const std::vector<const uint8_t*>& frames) {
   if (frames.size() != images_.size()) {
-    throw PolicyError("policy: " + std::to_string(frames.size()) + " camera frames given, the policy reads " +
-                      std::to_string(images_.size()));
+    throw PolicyError("policy: " + std::to_string(frames.size()) +
+                      " camera frames given, the policy reads " + std::to_string(images_.size()));
   }
   for (size_t k = 0; k < frames.size(); ++k) {
     std::copy(frames[k], frames[k] + images_[k].numel(), images_[k].data_ptr<uint8_t>());
@@ -165,7 +165,8 @@ void TorchPredictor::SetImages(const std::vector<const uint8_t*>& frames) {
 void TorchPredictor::Predict(const float* normalized_obs, const float* noise, float* chunk) {
   torch::NoGradGuard no_grad;
   if (!images_.empty() && !have_images_) {
-    throw PolicyError("policy: an image policy was asked to act before any camera frame was given (SetImages)");
+    throw PolicyError(
+        "policy: an image policy was asked to act before any camera frame was given (SetImages)");
   }
   const torch::Tensor obs =
       torch::from_blob(const_cast<float*>(normalized_obs), {1, obs_dim_}, torch::kFloat32);
@@ -206,11 +207,12 @@ robot::Normalization RuntimeNormalization(const Normalizer& n) {
   return out;
 }
 
-std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed, TorchPredictor** predictor) {
+std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed,
+                                                TorchPredictor** predictor) {
   auto torch_predictor = std::make_unique<TorchPredictor>(policy);
   if (predictor) *predictor = torch_predictor.get();
-  return std::make_unique<robot::PolicyRunner>(policy.model, RuntimeNormalization(policy.normalizer),
-                                               std::move(torch_predictor), seed);
+  return std::make_unique<robot::PolicyRunner>(
+      policy.model, RuntimeNormalization(policy.normalizer), std::move(torch_predictor), seed);
 }
 
 ModelConfig ModelFromRunJson(const nlohmann::json& json, const std::string& where) {

@@ -87,7 +87,7 @@ class TorchPredictor : public robot::ChunkPredictor {
   Net net_{nullptr};
   int obs_dim_ = 0;
   int chunk_ = 0;
-  std::vector<torch::Tensor> images_;       // (1, H, W, 3) uint8 per image input
+  std::vector<torch::Tensor> images_;  // (1, H, W, 3) uint8 per image input
   bool have_images_ = false;
   std::vector<torch::Tensor> last_images_;  // what the last Predict read
 };
@@ -100,8 +100,8 @@ class TorchPredictor : public robot::ChunkPredictor {
 std::unique_ptr<robot::PolicyRunner> MakeRunner(const Policy& policy, uint64_t seed,
                                                 TorchPredictor** predictor = nullptr);
 
-// The raw observation the runner reads: the policy's low-dimensional obs keys of `obs` (key -> raw values,
-// as in episode files) concatenated in the policy's order. Throws std::invalid_argument
+// The raw observation the runner reads: the policy's low-dimensional obs keys of `obs` (key -> raw
+// values, as in episode files) concatenated in the policy's order. Throws std::invalid_argument
 // naming a missing key or one of the wrong width.
 std::vector<float> FlatObservation(const Policy& policy, const std::map<std::string, Eigen::VectorXf>& obs);
 

@@ -87,9 +87,10 @@ void SaveWeights(const Net& net, const fs::path& path) {
 
 // The cropped images of samples `idx` for net->Condition, on `device`: the crops of the
 // whole batch `idx` (random from `gen` in training mode), then its rows [lo, hi).
-std::vector<torch::Tensor> BatchImages(const Net& net, const TrainingData& data, const torch::Tensor& idx,
-                                       c10::optional<torch::Generator> gen, const torch::Device& device,
-                                       int64_t lo, int64_t hi) {
+std::vector<torch::Tensor> BatchImages(const Net& net, const TrainingData& data,
+                                       const torch::Tensor& idx,
+                                       c10::optional<torch::Generator> gen,
+                                       const torch::Device& device, int64_t lo, int64_t hi) {
   if (data.images.empty()) return {};
   std::vector<torch::Tensor> batch;
   for (const torch::Tensor& images : data.images) batch.push_back(images.index_select(0, idx));
@@ -113,7 +114,8 @@ double MeanLoss(Net& net, const TrainingData& data, const torch::Tensor& index, 
     const torch::Tensor idx = index.slice(0, b, std::min(n, b + batch));
     const int64_t rows = idx.size(0);
     // Eval mode: the encoders see the centre crop.
-    const torch::Tensor obs = net->Condition(data.obs.index_select(0, idx).to(device), BatchImages(net, data, idx, {}, device, 0, rows));
+    const torch::Tensor obs = net->Condition(data.obs.index_select(0, idx).to(device),
+                                             BatchImages(net, data, idx, {}, device, 0, rows));
     const torch::Tensor target = data.Chunks(idx, m.horizon).to(device);
     const torch::Tensor noise = torch::randn({rows, m.OutputDim()}, gen).to(device);
     const torch::Tensor t = torch::rand({rows}, gen).to(device);
@@ -236,14 +238,16 @@ std::vector<ImageInput> ImageInputsFor(const TrainingData& data, const TrainOpti
     ImageInput in;
     in.key = data.image_keys[k];
     in.encoder.image_size = static_cast<int>(data.images.at(k).size(1));
-    in.encoder.crop_size = options.image_crop > 0 ? options.image_crop : std::max(1, in.encoder.image_size - 8);
+    in.encoder.crop_size =
+        options.image_crop > 0 ? options.image_crop : std::max(1, in.encoder.image_size - 8);
     in.encoder.feature_dim = options.image_features;
     in.encoder.keypoints = options.image_keypoints;
     in.encoder.group_norm = options.image_group_norm;
     try {
       in.encoder.Validate("image encoder of " + in.key, "encoder");
     } catch (const robot::BundleError& e) {
-      throw PolicyError(std::string(e.what()) + " (--image-crop, --image-features, --image-keypoints)");
+      throw PolicyError(std::string(e.what()) +
+                        " (--image-crop, --image-features, --image-keypoints)");
     }
     out.push_back(in);
   }
@@ -323,8 +327,10 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
 
   if (options.resume) {
     const nlohmann::json old = ReadRunJson(run_dir);
-    for (const char* field : {"format", "task", "obs_keys", "model", "normalization", "data", "images"}) {
-      if (old.value(field, nlohmann::json()) != run.value(field, nlohmann::json())) Mismatch(run_json, field, "differs");
+    for (const char* field :
+         {"format", "task", "obs_keys", "model", "normalization", "data", "images"}) {
+      if (old.value(field, nlohmann::json()) != run.value(field, nlohmann::json()))
+        Mismatch(run_json, field, "differs");
     }
     nlohmann::json old_train = old.value("train", nlohmann::json::object());
     for (const char* field : {"policy", "batch", "lr", "weight_decay", "grad_clip", "seed"}) {
@@ -434,7 +440,8 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       }
       // Random crops, also drawn for the whole global batch; this rank encodes its slice.
       const std::vector<torch::Tensor> crops =
-          BatchImages(net, data, batch_idx, MakeGenerator(Mix(options.seed ^ kCropSalt, static_cast<uint64_t>(step))),
+          BatchImages(net, data, batch_idx,
+                      MakeGenerator(Mix(options.seed ^ kCropSalt, static_cast<uint64_t>(step))),
                       device, lo, hi);
       obs = obs.to(device);
       target = target.to(device);

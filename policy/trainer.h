@@ -43,9 +43,9 @@ struct TrainOptions {
   bool resume = false;
   // Image policies (image keys among the data's obs keys): every camera's encoder
   // (robot/image_encoder.h) is built from these.
-  int image_crop = 0;          // crop side; 0: the image side - 8 (76 of 84, 56 of 64)
-  int image_features = 64;     // features per camera
-  int image_keypoints = 32;    // spatial-softmax keypoints per camera
+  int image_crop = 0;        // crop side; 0: the image side - 8 (76 of 84, 56 of 64)
+  int image_features = 64;   // features per camera
+  int image_keypoints = 32;  // spatial-softmax keypoints per camera
   bool image_group_norm = true;
 
   int Epochs() const { return epochs > 0 ? epochs : 40; }

@@ -23,7 +23,8 @@ namespace {
 
 std::string GiB(int64_t bytes) {
   char s[32];
-  std::snprintf(s, sizeof s, "%.2f GiB", static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30));
+  std::snprintf(s, sizeof s, "%.2f GiB",
+                static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30));
   return s;
 }
 
@@ -46,13 +47,15 @@ void CheckImageKeys(const datasets::EpisodeReader& reader, const std::vector<std
       throw datasets::DatasetError(
           file + ": obs key '" + key + "' is not in the file (" +
           (have.empty() ? "it has no camera images" : "its image keys: " + have) +
-          "); render the cameras first: dreamforge render " + file + " --out WITH_IMAGES.hdf5 --cameras " + cameras +
+          "); render the cameras first: dreamforge render " + file +
+          " --out WITH_IMAGES.hdf5 --cameras " + cameras +
           " [--size 84], then train on WITH_IMAGES.hdf5");
     }
     const auto [h, w, c] = it->second;
     if (h != w || c != robot::kImageChannels) {
-      throw PolicyError(file + ": obs/" + key + ": images of " + std::to_string(h) + " x " + std::to_string(w) + " x " +
-                        std::to_string(c) + "; the image encoder reads square RGB images (H = W, 3 channels)");
+      throw PolicyError(file + ": obs/" + key + ": images of " + std::to_string(h) + " x " +
+                        std::to_string(w) + " x " + std::to_string(c) +
+                        "; the image encoder reads square RGB images (H = W, 3 channels)");
     }
   }
 }
@@ -69,8 +72,10 @@ TrainingData LoadTrainingData(const std::filesystem::path& file,
     (robot::IsImageKeyName(key) ? data.image_keys : data.obs_keys).push_back(key);
   }
   if (data.obs_keys.empty() && !data.image_keys.empty()) {
-    throw PolicyError("obs keys: only image keys given; an image policy also reads at least one low-dimensional key (e.g. " +
-                      DefaultObsKeys().front() + ")");
+    throw PolicyError(
+        "obs keys: only image keys given; an image policy also reads at least one low-dimensional "
+        "key (e.g. " +
+        DefaultObsKeys().front() + ")");
   }
   if (!data.image_keys.empty()) CheckImageKeys(reader, data.image_keys);
   data.normalizer = ComputeNormalizer(reader, data.obs_keys);  // checks mask/train and the keys
@@ -100,10 +105,11 @@ TrainingData LoadTrainingData(const std::filesystem::path& file,
     frame_bytes += int64_t{h} * w * c;
   }
   if (frame_bytes > 0 && total * frame_bytes > max_image_bytes) {
-    throw PolicyError(file.string() + ": the images of " + std::to_string(data.image_keys.size()) + " camera(s) over " +
-                      std::to_string(total) + " samples take " + GiB(total * frame_bytes) +
-                      " in memory, more than the limit of " + GiB(max_image_bytes) +
-                      " (train --image-memory MiB); train on fewer dreams or smaller images, or raise the limit");
+    throw PolicyError(
+        file.string() + ": the images of " + std::to_string(data.image_keys.size()) +
+        " camera(s) over " + std::to_string(total) + " samples take " + GiB(total * frame_bytes) +
+        " in memory, more than the limit of " + GiB(max_image_bytes) +
+        " (train --image-memory MiB); train on fewer dreams or smaller images, or raise the limit");
   }
   for (const std::string& key : data.image_keys) {
     const auto [h, w, c] = shapes.at(key);
@@ -127,7 +133,8 @@ TrainingData LoadTrainingData(const std::filesystem::path& file,
     for (size_t k = 0; k < data.image_keys.size(); ++k) {
       uint8_t* dst = data.images[k].data_ptr<uint8_t>();
       const int64_t bytes = data.images[k].stride(0);
-      for (int t = 0; t < n; ++t) reader.ReadImage(episode, t, data.image_keys[k], dst + (row + t) * bytes);
+      for (int t = 0; t < n; ++t)
+        reader.ReadImage(episode, t, data.image_keys[k], dst + (row + t) * bytes);
     }
     for (int t = 0; t < n; ++t, ++row) {
       for (const std::string& key : data.obs_keys) sample[key] = ep.obs.at(key).row(t).transpose();

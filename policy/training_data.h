@@ -31,7 +31,7 @@ inline constexpr int64_t kDefaultMaxImageBytes = int64_t{4} << 30;
 
 struct TrainingData {
   std::vector<std::string> obs_keys;  // the low-dimensional keys, in the order given
-  Normalizer normalizer;      // computed on mask/train only (low-dimensional keys)
+  Normalizer normalizer;              // computed on mask/train only (low-dimensional keys)
   nlohmann::json env_args;    // of the file (task, robot, rates)
   torch::Tensor obs;          // [N, D] float32, normalized; train demos first, then valid
   torch::Tensor actions;      // [N, 7] float32, normalized

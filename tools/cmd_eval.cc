@@ -60,7 +60,8 @@ void RunEval(const EvalArgs& a) {
     }
     if (task.empty()) task = p->task;
     CheckPolicyTask(*p, task, a.policy);
-    run_policy = p;  // its factory is made below, with the scene model (an image policy renders its cameras)
+    run_policy =
+        p;  // its factory is made below, with the scene model (an image policy renders its cameras)
     what = "policy " + a.policy + " (" + policy::ToString(p->model.type) + ", " + a.checkpoint + ")";
   } else if (a.baseline == "replay") {
     if (a.demo.empty()) throw UsageError("eval: --baseline replay needs --demo DEMO.hdf5");

@@ -105,7 +105,8 @@ void RunExport(const ExportArgs& a) {
   } catch (const policy::PolicyError& e) {
     throw UsageError(std::string("export: --policy: ") + e.what());
   }
-  if (!p->images.empty()) throw UsageError("export: --policy " + a.policy + ": " + policy::ImagePolicyExportError(*p));
+  if (!p->images.empty())
+    throw UsageError("export: --policy " + a.policy + ": " + policy::ImagePolicyExportError(*p));
   const sim::SceneModel model(p->task, sim::SceneModel::DefaultUrdf());
   robot::Bundle bundle;
   bundle.task = p->task;

@@ -73,11 +73,13 @@ void RunTrain(TrainArgs a) {
 
   std::optional<Progress> loading;
   const policy::TrainingData data = policy::LoadTrainingData(
-      a.data, a.obs_keys.empty() ? policy::DefaultObsKeys() : a.obs_keys, [&](int done, int total) {
+      a.data, a.obs_keys.empty() ? policy::DefaultObsKeys() : a.obs_keys,
+      [&](int done, int total) {
         if (!leader) return;
         if (!loading) loading.emplace("load " + a.data, total);
         if (done % 100 == 0 || done == total) loading->Update(done, "demos");
-      }, a.image_memory_mib << 20);
+      },
+      a.image_memory_mib << 20);
   if (loading) loading->Finish(std::to_string(data.obs.size(0)) + " samples");
   const std::string task = data.env_args.value("env_name", "");
   const nlohmann::json data_info = {
@@ -115,8 +117,9 @@ void RunTrain(TrainArgs a) {
     spec = user_spec ? *user_spec : augment::LoadSpec(augment::DefaultSpecPath(task));
     const int workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());
     hooks.rollout_eval = [&, workers](const std::shared_ptr<const policy::Policy>& p, int) {
-      const augment::EvalResult r = augment::Evaluate(model, spec, a.options.seed + kTrainingEvalSeedOffset,
-                                                      a.eval_episodes, workers, PolicyFactory(p, model));
+      const augment::EvalResult r =
+          augment::Evaluate(model, spec, a.options.seed + kTrainingEvalSeedOffset, a.eval_episodes,
+                            workers, PolicyFactory(p, model));
       return static_cast<double>(r.successes) / static_cast<double>(r.episodes);
     };
   }
@@ -155,20 +158,28 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--grad-clip", a->options.grad_clip, "Max gradient norm")->capture_default_str();
   cmd->add_option("--hidden", a->options.hidden, "Hidden layer widths (default: mlp 256 256, flow 256 256 256)")
       ->check(DecimalRange(1, robot::kMaxHiddenWidth));
-  cmd->add_option("--obs-keys", a->obs_keys, "Observation keys the policy reads, in order (default: robot0_eef_pos robot0_gripper_qpos robot0_joint_pos object);\n"
-                  "image keys (agentview_image, robot0_eye_in_hand_image) make an image policy: one encoder per camera,\n"
+  cmd->add_option("--obs-keys", a->obs_keys,
+                  "Observation keys the policy reads, in order (default: robot0_eef_pos "
+                  "robot0_gripper_qpos robot0_joint_pos object);\n"
+                  "image keys (agentview_image, robot0_eye_in_hand_image) make an image policy: "
+                  "one encoder per camera,\n"
                   "read from a rendered file (dreamforge render)");
   cmd->add_option("--image-crop", a->options.image_crop,
-                  "Image keys: crop side of each camera's encoder, random while training, centred at eval (0: image side - 8, "
+                  "Image keys: crop side of each camera's encoder, random while training, centred "
+                  "at eval (0: image side - 8, "
                   "76 of 84)")
       ->capture_default_str();
-  cmd->add_option("--image-features", a->options.image_features, "Image keys: features per camera")->capture_default_str();
-  cmd->add_option("--image-keypoints", a->options.image_keypoints, "Image keys: spatial-softmax keypoints per camera")
+  cmd->add_option("--image-features", a->options.image_features, "Image keys: features per camera")
       ->capture_default_str();
-  cmd->add_option("--image-group-norm", a->options.image_group_norm, "Image keys: GroupNorm after each conv (true|false)")
+  cmd->add_option("--image-keypoints", a->options.image_keypoints,
+                  "Image keys: spatial-softmax keypoints per camera")
+      ->capture_default_str();
+  cmd->add_option("--image-group-norm", a->options.image_group_norm,
+                  "Image keys: GroupNorm after each conv (true|false)")
       ->capture_default_str();
   cmd->add_option("--image-memory", a->image_memory_mib,
-                  "Image keys: MiB of images the training data may hold in memory (all of the file's frames are loaded)")
+                  "Image keys: MiB of images the training data may hold in memory (all of the "
+                  "file's frames are loaded)")
       ->capture_default_str();
   cmd->add_option("--gripper", a->options.gripper,
                   "How the gripper column is executed: latch, sample, sign or raw (default: latch; see policy/model.h)");

@@ -12,7 +12,8 @@ constexpr uint64_t kNoiseSalt = 0x666c6f77ULL;  // "flow"
 
 uint64_t PolicySeed(const sim::SceneParams& scene) { return scene.noise_seed ^ kNoiseSalt; }
 
-PolicyCameras::PolicyCameras(const policy::Policy& policy, std::shared_ptr<const sim::SceneModel> model) {
+PolicyCameras::PolicyCameras(const policy::Policy& policy,
+                             std::shared_ptr<const sim::SceneModel> model) {
   std::vector<render::CameraSpec> known;
   try {
     known = render::CamerasFromEnvArgs(policy.env_args);
@@ -27,14 +28,17 @@ PolicyCameras::PolicyCameras(const policy::Policy& policy, std::shared_ptr<const
       if (c.name == name) found = &c;
     }
     if (!found) {
-      throw UsageError("run.json: env_args.cameras: no camera '" + name + "' for image key '" + in.key +
-                       "' (the training file's images were not rendered by dreamforge render or dream --cameras)");
+      throw UsageError("run.json: env_args.cameras: no camera '" + name + "' for image key '" +
+                       in.key +
+                       "' (the training file's images were not rendered by dreamforge render or "
+                       "dream --cameras)");
     }
     const int n = in.encoder.image_size;
     if (found->width != n || found->height != n) {
-      throw UsageError("run.json: env_args.cameras: camera '" + name + "' is " + std::to_string(found->width) + " x " +
-                       std::to_string(found->height) + ", but the policy's " + in.key + " images are " +
-                       std::to_string(n) + " x " + std::to_string(n));
+      throw UsageError("run.json: env_args.cameras: camera '" + name + "' is " +
+                       std::to_string(found->width) + " x " + std::to_string(found->height) +
+                       ", but the policy's " + in.key + " images are " + std::to_string(n) + " x " +
+                       std::to_string(n));
     }
     cameras_.push_back(*found);
   }
@@ -62,7 +66,8 @@ void PolicyCameras::Return(std::unique_ptr<render::FrameRenderer> renderer) {
 PolicyController::PolicyController(std::shared_ptr<const policy::Policy> policy,
                                    std::shared_ptr<PolicyCameras> cameras)
     : policy_(std::move(policy)) {
-  runner_ = policy::MakeRunner(*policy_, 0, &predictor_);  // in the body: predictor_ is declared after runner_
+  runner_ = policy::MakeRunner(*policy_, 0,
+                               &predictor_);  // in the body: predictor_ is declared after runner_
   for (const std::string& name : policy_->normalizer.obs_keys) {
     robot::ObsKey key;
     if (!robot::ParseObsKey(name, &key)) {
@@ -78,7 +83,8 @@ PolicyController::PolicyController(std::shared_ptr<const policy::Policy> policy,
   }
   flat_.resize(policy_->model.obs_dim);
   if (!policy_->images.empty()) {
-    if (!cameras) throw std::invalid_argument("PolicyController: an image policy needs its PolicyCameras");
+    if (!cameras)
+      throw std::invalid_argument("PolicyController: an image policy needs its PolicyCameras");
     cameras_ = std::move(cameras);
     frames_.resize(policy_->images.size());
     frame_ptrs_.resize(policy_->images.size());
@@ -104,7 +110,8 @@ sim::Action PolicyController::Act(const sim::World& world, const sim::Observatio
     if (!renderer_) renderer_ = cameras_->Acquire();
     const Eigen::VectorXd state = world.GetState();
     for (size_t k = 0; k < frames_.size(); ++k) {
-      renderer_->RenderState(world.params(), state, world.steps(), static_cast<int>(k), &frames_[k]);
+      renderer_->RenderState(world.params(), state, world.steps(), static_cast<int>(k),
+                             &frames_[k]);
       frame_ptrs_[k] = frames_[k].rgb.data();
     }
     predictor_->SetImages(frame_ptrs_);
@@ -118,7 +125,8 @@ augment::ControllerFactory PolicyFactory(std::shared_ptr<const policy::Policy> p
                                          std::shared_ptr<const sim::SceneModel> model) {
   std::shared_ptr<PolicyCameras> cameras;
   if (!policy->images.empty()) {
-    if (!model) model = std::make_shared<const sim::SceneModel>(policy->task, sim::SceneModel::DefaultUrdf());
+    if (!model)
+      model = std::make_shared<const sim::SceneModel>(policy->task, sim::SceneModel::DefaultUrdf());
     cameras = std::make_shared<PolicyCameras>(*policy, std::move(model));
   }
   return [policy, cameras] { return std::make_unique<PolicyController>(policy, cameras); };

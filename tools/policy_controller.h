@@ -75,9 +75,9 @@ class PolicyController : public sim::Controller {
   std::vector<robot::ObsKey> keys_;  // the policy's obs keys, in its order
   std::vector<float> flat_;          // (D) raw observation
   Eigen::VectorXf value_;            // one key's values
-  std::shared_ptr<PolicyCameras> cameras_;         // image policies only
+  std::shared_ptr<PolicyCameras> cameras_;           // image policies only
   std::unique_ptr<render::FrameRenderer> renderer_;  // borrowed from cameras_ at the first Act
-  std::vector<render::Image> frames_;               // one per camera
+  std::vector<render::Image> frames_;                // one per camera
   std::vector<const uint8_t*> frame_ptrs_;
 };
 

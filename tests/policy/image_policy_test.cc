@@ -39,7 +39,8 @@ Episode BlobEpisode(int n, uint64_t seed, bool with_image = true) {
   const float px = u(rng), py = u(rng);
   for (int t = 0; t < n; ++t) {
     const float phase = static_cast<float>(t) / static_cast<float>(n);
-    for (int k = 0; k < 6; ++k) ep.actions(t, k) = std::tanh(0.9f * (k % 2 ? px : py) - 0.4f * phase * px);
+    for (int k = 0; k < 6; ++k)
+      ep.actions(t, k) = std::tanh(0.9f * (k % 2 ? px : py) - 0.4f * phase * px);
     ep.actions(t, 6) = px > 0 ? 1.0f : -1.0f;
   }
   if (!with_image) return ep;
@@ -52,7 +53,8 @@ Episode BlobEpisode(int n, uint64_t seed, bool with_image = true) {
   for (int t = 0; t < n; ++t) {
     for (int y = cy - 3; y < cy + 3; ++y) {
       for (int x = cx - 3; x < cx + 3; ++x) {
-        for (int c = 0; c < 3; ++c) im.data[((static_cast<size_t>(t) * kSide + y) * kSide + x) * 3 + c] = 230;
+        for (int c = 0; c < 3; ++c)
+          im.data[((static_cast<size_t>(t) * kSide + y) * kSide + x) * 3 + c] = 230;
       }
     }
   }
@@ -244,14 +246,16 @@ TEST_F(ImagePolicyTest, ThePredictorReadsTheFramesWithTheCentreCrop) {
   const torch::Tensor o = torch::from_blob(const_cast<float*>(obs), {1, 3});
   const torch::Tensor batch = image.unsqueeze(0);
   Net net = policy->net;  // the loaded network, in eval mode
-  const torch::Tensor expected = PolicyPredict(net, net->Condition(o, {CenterCrop(batch, kCrop)}), torch::Tensor());
+  const torch::Tensor expected =
+      PolicyPredict(net, net->Condition(o, {CenterCrop(batch, kCrop)}), torch::Tensor());
   for (int k = 0; k < 7; ++k) EXPECT_FLOAT_EQ(chunk[k], expected[0][k].item<float>()) << k;
   // ... while in training mode the crop moves: the centre is one of 81 offsets.
   Net train_net = std::dynamic_pointer_cast<NetImpl>(policy->net->clone());
   train_net->train();
   bool differs = false;
   for (int i = 0; i < 5 && !differs; ++i) {
-    const torch::Tensor y = PolicyPredict(train_net, train_net->Condition(o, train_net->CropImages({batch})), {});
+    const torch::Tensor y =
+        PolicyPredict(train_net, train_net->Condition(o, train_net->CropImages({batch})), {});
     differs = !torch::allclose(y, expected);
   }
   EXPECT_TRUE(differs);

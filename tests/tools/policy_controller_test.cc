@@ -36,8 +36,9 @@ class PolicyControllerTest : public test::TempDirTest {
     TempDirTest::SetUp();
     torch::set_num_threads(1);
     data_ = dir_ / "dreams.hdf5";
-    const test::CmdResult r = test::Shell(kBin + " dream --demo " + kDemo + " --count 2 --seed 3 --workers 1" +
-                                          " --cameras agentview,robot0_eye_in_hand --size 64 --out " + data_.string());
+    const test::CmdResult r =
+        test::Shell(kBin + " dream --demo " + kDemo + " --count 2 --seed 3 --workers 1" +
+                    " --cameras agentview,robot0_eye_in_hand --size 64 --out " + data_.string());
     ASSERT_EQ(r.status, 0) << r.output;
     const policy::TrainingData data = policy::LoadTrainingData(data_, kKeys);
     policy::TrainOptions o;
@@ -65,7 +66,8 @@ TEST_F(PolicyControllerTest, ImagePolicySeesTheBytesRenderStoredForTheScene) {
     // A world in dream e's scene (physics and appearance) starts in the dream's first
     // state: its step-0 frames are the file's row 0, byte for byte.
     const datasets::Episode ep = reader.ReadEpisode(e, false);
-    const sim::SceneParams params = render::EpisodeScene(*model_, ep, data_.string(), reader.demo_names()[e]);
+    const sim::SceneParams params =
+        render::EpisodeScene(*model_, ep, data_.string(), reader.demo_names()[e]);
     sim::World world(model_, params);
     std::unique_ptr<sim::Controller> c = factory();
     auto* pc = dynamic_cast<PolicyController*>(c.get());
@@ -89,7 +91,8 @@ TEST_F(PolicyControllerTest, ImagePolicySeesTheBytesRenderStoredForTheScene) {
 
 TEST_F(PolicyControllerTest, ImagePolicyRendersEveryStepAndReadsTheFramesInEvalMode) {
   const augment::PerturbationSpec spec = augment::LoadSpec(augment::DefaultSpecPath(policy_->task));
-  const sim::SceneParams params = augment::SampleScene(*model_, spec, 0, augment::kEvalIndexBit | 0);
+  const sim::SceneParams params =
+      augment::SampleScene(*model_, spec, 0, augment::kEvalIndexBit | 0);
   sim::World world(model_, params);
   std::unique_ptr<sim::Controller> c = PolicyFactory(policy_, model_)();
   auto* pc = dynamic_cast<PolicyController*>(c.get());
@@ -124,7 +127,8 @@ TEST_F(PolicyControllerTest, ImagePolicyRendersEveryStepAndReadsTheFramesInEvalM
 
 TEST_F(PolicyControllerTest, ARunWithoutTheCameraIsRefusedNamingIt) {
   auto changed = std::make_shared<policy::Policy>(*policy_);
-  changed->env_args["cameras"] = nlohmann::json::array({changed->env_args["cameras"][0]});  // agentview only
+  changed->env_args["cameras"] =
+      nlohmann::json::array({changed->env_args["cameras"][0]});  // agentview only
   try {
     PolicyFactory(changed, model_);
     FAIL() << "a policy without its camera was accepted";

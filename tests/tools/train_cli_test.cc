@@ -78,10 +78,12 @@ TEST_F(TrainCliTest, ImagePolicyTrainsOnARenderedFileAndEvaluatesWithCamerasInTh
                       " --cameras agentview,robot0_eye_in_hand --size 64 --out " + images.string());
   ASSERT_EQ(r.status, 0) << r.output;
   const std::string keys =
-      " --obs-keys robot0_eef_pos robot0_gripper_qpos robot0_joint_pos agentview_image robot0_eye_in_hand_image";
+      " --obs-keys robot0_eef_pos robot0_gripper_qpos robot0_joint_pos agentview_image "
+      "robot0_eye_in_hand_image";
   const fs::path run = dir_ / "image_mlp";
   r = Shell(kBin + " train --data " + images.string() + keys +
-            " --image-crop 56 --image-features 16 --image-keypoints 8 --hidden 32 32 --epochs 2 --batch 64 --threads 1 --out " +
+            " --image-crop 56 --image-features 16 --image-keypoints 8 --hidden 32 32 --epochs 2 "
+            "--batch 64 --threads 1 --out " +
             run.string());
   ASSERT_EQ(r.status, 0) << r.output;
   std::ifstream in(run / "run.json");
@@ -106,11 +108,13 @@ TEST_F(TrainCliTest, ImagePolicyTrainsOnARenderedFileAndEvaluatesWithCamerasInTh
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 
   // A file without the images: one line naming the file and the key, and how to render it.
-  r = Shell(kBin + " dream --demo " + kDemo + " --count 2 --seed 3 --workers 1 --out " + plain.string());
+  r = Shell(kBin + " dream --demo " + kDemo + " --count 2 --seed 3 --workers 1 --out " +
+            plain.string());
   ASSERT_EQ(r.status, 0) << r.output;
   r = Shell(kBin + " train --data " + plain.string() + keys + " --out " + (dir_ / "r").string());
   EXPECT_EQ(r.status, 2);
-  EXPECT_THAT(r.output, HasSubstr(plain.string() + ": obs key 'agentview_image' is not in the file"));
+  EXPECT_THAT(r.output,
+              HasSubstr(plain.string() + ": obs key 'agentview_image' is not in the file"));
   EXPECT_THAT(r.output, HasSubstr("dreamforge render " + plain.string()));
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_FALSE(fs::exists(dir_ / "r" / "run.json"));
