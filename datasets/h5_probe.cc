@@ -17,6 +17,8 @@
 #include <new>
 #include <string>
 
+#include "robot/fuzz_plant.h"
+
 // Present when a sanitizer runtime is linked (libFuzzer registers a callback that saves the
 // current input as a crash: a probe child must die quietly instead).
 extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
@@ -67,6 +69,9 @@ void WriteAll(int fd, const std::string& s) {
     const rlimit as{vm + headroom, vm + headroom};
     setrlimit(RLIMIT_AS, &as);
   }
+#ifdef DF_FUZZ_PLANT
+  fuzz_plant::probe_child_fd = fd;
+#endif
   std::string reply(1, kOk);
   const uint64_t library_errors = LibraryErrorCount();
   try {
@@ -185,6 +190,12 @@ void RunInProbe(const Ctx& ctx, const std::function<void()>& read, uint64_t head
       ctx.Fail("", std::string("HDF5 probe process lost (waitpid: ") + std::strerror(errno) + ")");
     }
   }
+#ifdef DF_FUZZ_PLANT
+  if (WIFEXITED(status) && WEXITSTATUS(status) == fuzz_plant::kProbeChildExit && !reply.empty() &&
+      reply[0] == 'P') {
+    fuzz_plant::Reached((reply.substr(1) + " (in the HDF5 probe's child process)").c_str());
+  }
+#endif
   if (hung) {
     ctx.Fail("", "the HDF5 library did not finish reading this file in " +
                      FormatSeconds(deadline_s) +

@@ -6,14 +6,37 @@
 #pragma once
 
 #ifdef DF_FUZZ_PLANT
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
-#define DF_FUZZ_PLANT_IF(cond)                                                   \
-  do {                                                                           \
-    if (cond) {                                                                  \
-      std::fprintf(stderr, "DF_FUZZ_PLANT: planted bug reached: %s\n", #cond); \
-      std::abort();                                                              \
-    }                                                                            \
+#include <cstring>
+#include <string>
+
+namespace dreamforge::fuzz_plant {
+
+// A reader that runs in a forked probe process first (datasets/h5_probe.h) would reach its
+// plant there, where libFuzzer does not look: the probe's child sets this to its reply pipe,
+// and a plant reached in the child reports its condition there and exits with
+// kProbeChildExit, so that the parent aborts with the same message.
+inline int probe_child_fd = -1;
+inline constexpr int kProbeChildExit = 86;
+
+[[noreturn]] inline void Reached(const char* what) {
+  std::fprintf(stderr, "DF_FUZZ_PLANT: planted bug reached: %s\n", what);
+  if (probe_child_fd >= 0) {
+    const std::string reply = std::string("P") + what;
+    (void)!write(probe_child_fd, reply.data(), reply.size());
+    _exit(kProbeChildExit);
+  }
+  std::abort();
+}
+
+}  // namespace dreamforge::fuzz_plant
+
+#define DF_FUZZ_PLANT_IF(cond)                          \
+  do {                                                  \
+    if (cond) ::dreamforge::fuzz_plant::Reached(#cond); \
   } while (0)
 #else
 #define DF_FUZZ_PLANT_IF(cond) \

@@ -154,7 +154,7 @@ run_plant() {
     rc=0
     if (( left > 0 )); then
       set +e
-      "$exe" -max_total_time="$left" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
+      "${run_env[@]}" "$exe" -max_total_time="$left" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=1024 -dict="fuzz/dict/$h.dict" -artifact_prefix="$art/" \
         -print_final_stats=1 -seed="$attempt" "${corpora[@]}" >"$part" 2>&1
       rc=$?
@@ -233,6 +233,11 @@ for h in "${harnesses[@]}"; do
     (( smoke )) && extra=(-seed=1)
   fi
   ours_count=0
+  # The HDF5 harnesses' probe children die of ASan reports inside libhdf5 all the time;
+  # symbolizing each (llvm-symbolizer, quietly, since the child's stderr is /dev/null) cut
+  # the run to a few executions per second. Saved inputs are replayed symbolized below.
+  run_env=()
+  [[ "$h" == episode_reader || "$h" == merge ]] && run_env=(env "ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=0")
   if (( plant )); then
     run_plant
     plant_what_md="${plant_what//|/\\|}"  # a | inside a Markdown table cell
@@ -247,11 +252,6 @@ for h in "${harnesses[@]}"; do
   t0=$(date +%s.%N)
   set +e
   (( smoke )) && seconds=0 runs="${smoke_runs[$h]}"
-  # The HDF5 harnesses' probe children die of ASan reports inside libhdf5 all the time;
-  # symbolizing each (llvm-symbolizer, quietly, since the child's stderr is /dev/null) cut
-  # the run to a few executions per second. Saved inputs are replayed symbolized below.
-  run_env=()
-  [[ "$h" == episode_reader || "$h" == merge ]] && run_env=(env "ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=0")
   "${run_env[@]}" "$exe" -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
     -malloc_limit_mb=1024 -dict="fuzz/dict/$h.dict" -artifact_prefix="$art/" \
     -print_final_stats=1 "${extra[@]}" "${corpora[@]}" >"$log" 2>&1
