@@ -22,6 +22,8 @@ namespace dreamforge::fuzz_plant {
 inline int probe_child_fd = -1;
 inline constexpr int kProbeChildExit = 86;
 
+// `what`: the condition and where it is ("cond [file:line]"), which tools/fuzz.sh --plant
+// matches against the harness's own reader.
 [[noreturn]] inline void Reached(const char* what) {
   std::fprintf(stderr, "DF_FUZZ_PLANT: planted bug reached: %s\n", what);
   if (probe_child_fd >= 0) {
@@ -34,9 +36,12 @@ inline constexpr int kProbeChildExit = 86;
 
 }  // namespace dreamforge::fuzz_plant
 
-#define DF_FUZZ_PLANT_IF(cond)                          \
-  do {                                                  \
-    if (cond) ::dreamforge::fuzz_plant::Reached(#cond); \
+#define DF_FUZZ_PLANT_STR2(x) #x
+#define DF_FUZZ_PLANT_STR(x) DF_FUZZ_PLANT_STR2(x)
+#define DF_FUZZ_PLANT_WHAT(cond) #cond " [" __FILE__ ":" DF_FUZZ_PLANT_STR(__LINE__) "]"
+#define DF_FUZZ_PLANT_IF(cond)                                             \
+  do {                                                                     \
+    if (cond) ::dreamforge::fuzz_plant::Reached(DF_FUZZ_PLANT_WHAT(cond)); \
   } while (0)
 #else
 #define DF_FUZZ_PLANT_IF(cond) \
