@@ -94,11 +94,6 @@ Episode ReadDemo(const Ctx& ctx, const H5::Group& data, const std::string& name,
   const std::string d = "/data/" + name;
   H5::Group g = internal::OpenGroup(ctx, data, "/data", name);
   const int64_t num_samples = internal::ReadIntAttr(ctx, g, d, "num_samples");
-  // Planted (fuzz-plant builds only): an episode of one step, as if the reader then took a
-  // difference of the last two steps. No seed has one; the fuzzer must rewrite the 8-byte
-  // attribute (the compare below is traced, and seeds store N = 3, 151 or 155, patterns
-  // that are rare in the file, unlike the old plant's seed 0).
-  DF_FUZZ_PLANT_IF(num_samples == 1);
   if (num_samples <= 0) {
     ctx.Fail(d, "attribute 'num_samples' must be positive, got " + std::to_string(num_samples));
   }
@@ -198,6 +193,15 @@ void EpisodeReader::Impl::Validate() {
   for (const auto& [k, name] : demos) {
     internal::Schema s;
     const Episode ep = ReadDemo(ctx, data, name, &s, /*with_images=*/false);
+    // Planted (fuzz-plant builds only): a dream index not below the file's demo count, as if
+    // it then indexed a per-demo table unchecked. No seed has one. (Earlier plants on the
+    // binary attributes seed == 0xC0FFEE and num_samples == 1 were not found in 600 s: their
+    // 8-byte patterns, 0 and N, recur all over the file, in every dataspace.)
+    DF_FUZZ_PLANT_IF([&] {
+      const auto it = ep.perturbation.find("dream_index");
+      return it != ep.perturbation.end() && it->is_number_unsigned() &&
+             it->get<uint64_t>() >= demos.size();
+    }());
     if (names.empty()) {
       schema = s;
     } else {
