@@ -193,14 +193,14 @@ void EpisodeReader::Impl::Validate() {
   for (const auto& [k, name] : demos) {
     internal::Schema s;
     const Episode ep = ReadDemo(ctx, data, name, &s, /*with_images=*/false);
-    // Planted (fuzz-plant builds only): a dream index not below the file's demo count, as if
-    // it then indexed a per-demo table unchecked. No seed has one. (Earlier plants on the
-    // binary attributes seed == 0xC0FFEE and num_samples == 1 were not found in 600 s: their
-    // 8-byte patterns, 0 and N, recur all over the file, in every dataspace.)
+    // Planted (fuzz-plant builds only): an object at x = 0 exactly in a perturbation that
+    // records `object_x`, as if the reader then divided by it. No seed has one. Earlier
+    // plants were not found in 600 s: the binary attributes seed == 0xC0FFEE and
+    // num_samples == 1 (their 8-byte patterns, 0 and N, recur in every dataspace), and a
+    // dream index not below the demo count (true of every dream shard after the first).
     DF_FUZZ_PLANT_IF([&] {
-      const auto it = ep.perturbation.find("dream_index");
-      return it != ep.perturbation.end() && it->is_number_unsigned() &&
-             it->get<uint64_t>() >= demos.size();
+      const auto it = ep.perturbation.find("object_x");
+      return it != ep.perturbation.end() && it->is_number() && it->get<double>() == 0.0;
     }());
     if (names.empty()) {
       schema = s;
