@@ -15,7 +15,9 @@
 // parent throws "<file>: the HDF5 library crashed (...)"; if it is still reading after a
 // deadline (a minute plus one second per MiB of file), the parent kills it and throws
 // "<file>: the HDF5 library did not finish reading this file ...": libhdf5 can also be
-// made to loop forever.
+// made to loop forever. A child that has used almost no CPU after 5 s is stalled, not
+// reading (forked from a process whose other threads held a lock it needs: ASan's
+// allocator under c10d's threads): the parent then reads the file itself, unprotected.
 //
 // Costs (README, "Fuzzing"): one fork plus a second pass over the metadata and low-
 // dimensional data that validation reads; image chunks are read later, in the parent
