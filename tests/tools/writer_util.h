@@ -35,8 +35,9 @@ struct ProcRun {
 // `kill_after` >= 0, SIGKILLs it when it is still running after that many seconds; with
 // `kill_when`, as soon as that path exists. A run still going after `hang_guard` s is
 // killed and reported as a failure.
-inline ProcRun RunArgs(const std::vector<std::string>& args, const wfs::path& log, double kill_after = -1,
-                       double hang_guard = 300, const wfs::path& kill_when = {}) {
+inline ProcRun RunArgs(const std::vector<std::string>& args, const wfs::path& log,
+                       double kill_after = -1, double hang_guard = 300,
+                       const wfs::path& kill_when = {}) {
   std::vector<std::string> a = args;
   std::vector<char*> argv;
   for (std::string& s : a) argv.push_back(s.data());
@@ -64,7 +65,8 @@ inline ProcRun RunArgs(const std::vector<std::string>& args, const wfs::path& lo
       waitpid(pid, &st, 0);
       break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after >= 0 || !kill_when.empty() ? 1 : 5));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(kill_after >= 0 || !kill_when.empty() ? 1 : 5));
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -116,9 +118,29 @@ inline std::vector<RenameCall> ParseRenames(const std::string& log) {
   return calls;
 }
 
+// strace's options that keep a traced sanitizer build working: LeakSanitizer cannot run
+// under ptrace and fails the traced binary's exit ("LeakSanitizer has encountered a fatal
+// error"), so it is off for the traced command (ASan itself stays on).
+inline std::vector<std::string> StraceEnv() {
+#if defined(__SANITIZE_ADDRESS__)
+  const char* old = std::getenv("ASAN_OPTIONS");
+  return {"-E",
+          std::string("ASAN_OPTIONS=") + (old ? std::string(old) + ":" : "") + "detect_leaks=0"};
+#else
+  return {};
+#endif
+}
+
+inline std::vector<std::string> Strace(std::vector<std::string> options) {
+  std::vector<std::string> a = {"/usr/bin/strace"};
+  for (const std::string& e : StraceEnv()) a.push_back(e);
+  a.insert(a.end(), options.begin(), options.end());
+  return a;
+}
+
 inline std::vector<RenameCall> Renames(const std::vector<std::string>& args, const wfs::path& dir) {
-  std::vector<std::string> a = {"/usr/bin/strace", "-f", "-qq", "-o", (dir / "strace.log").string(), "-e",
-                                std::string("trace=") + kRenameSet, "--"};
+  std::vector<std::string> a = Strace({"-f", "-qq", "-o", (dir / "strace.log").string(), "-e",
+                                       std::string("trace=") + kRenameSet, "--"});
   a.insert(a.end(), args.begin(), args.end());
   const ProcRun r = RunArgs(a, dir / "strace.out");
   EXPECT_EQ(r.status, 0) << r.output;
@@ -126,10 +148,11 @@ inline std::vector<RenameCall> Renames(const std::vector<std::string>& args, con
 }
 
 // Runs `args` and SIGKILLs it on entering `call` (the syscall does not run).
-inline ProcRun KillBeforeRename(const std::vector<std::string>& args, const RenameCall& call, const wfs::path& dir) {
-  std::vector<std::string> a = {"/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + call.syscall,
-                                "-e", "inject=" + call.syscall + ":signal=KILL:when=" + std::to_string(call.nth),
-                                "--"};
+inline ProcRun KillBeforeRename(const std::vector<std::string>& args, const RenameCall& call,
+                                const wfs::path& dir) {
+  std::vector<std::string> a =
+      Strace({"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + call.syscall, "-e",
+              "inject=" + call.syscall + ":signal=KILL:when=" + std::to_string(call.nth), "--"});
   a.insert(a.end(), args.begin(), args.end());
   ProcRun r = RunArgs(a, dir / "strace.out");
   r.killed = r.status == 128 + SIGKILL;
@@ -159,10 +182,13 @@ inline std::string Counts(const std::map<std::string, int>& m) {
 
 // The binary under test (DF_TEST_DREAMFORGE_BIN runs the trials against another build, e.g.
 // one without a fix), the shipped demos, and a command line as argv.
-inline const std::string kWriterBin =
-    std::getenv("DF_TEST_DREAMFORGE_BIN") ? std::getenv("DF_TEST_DREAMFORGE_BIN") : DF_DREAMFORGE_BIN;
-inline const std::string kWriterDemo = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
-inline const std::string kWriterScript = std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.script.yaml";
+inline const std::string kWriterBin = std::getenv("DF_TEST_DREAMFORGE_BIN")
+                                          ? std::getenv("DF_TEST_DREAMFORGE_BIN")
+                                          : DF_DREAMFORGE_BIN;
+inline const std::string kWriterDemo =
+    std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.hdf5";
+inline const std::string kWriterScript =
+    std::string(DF_SOURCE_DIR) + "/datasets/demos/bottle_place.script.yaml";
 
 inline std::vector<std::string> WriterArgv(const std::string& args) {
   std::vector<std::string> a = Words(args);
