@@ -4,8 +4,8 @@
 #include <torch/script.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -26,10 +26,10 @@ struct Constants {
   torch::Tensor flow_tf;                 // [K, kTimeFeatures]: time features of step k
   torch::Tensor flow_c;                  // [K]: dt / (1 - t_k), as PolicyPredict computes it
   std::vector<std::pair<std::string, torch::Tensor>> weights;  // "fc0.weight", ... (CPU, contiguous)
+  std::vector<torch::Tensor> image_pos;  // per image input: [S^2, 2] keypoint positions (x, y)
 };
 
 Constants MakeConstants(const Policy& p) {
-  if (!p.images.empty()) throw PolicyError(ImagePolicyExportError(p));
   Constants c;
   std::vector<float> mean, stdv;
   for (const std::string& key : p.normalizer.obs_keys) {
@@ -66,8 +66,20 @@ Constants MakeConstants(const Policy& p) {
     c.flow_tf = TimeFeatures(torch::tensor(times)).contiguous();
     c.flow_c = torch::tensor(coef);
   }
+  // The head's layers, then each camera's encoder under robot/image_encoder.h's names
+  // (its parameters and its temperature buffer).
   for (const auto& item : p.net->named_parameters()) {
+    if (item.key().rfind("fc", 0) != 0) continue;
     c.weights.emplace_back(item.key(), item.value().detach().to(torch::kCPU).contiguous());
+  }
+  for (size_t k = 0; k < p.images.size(); ++k) {
+    for (const auto& [name, t] : p.net->encoders()[k]->NamedTensors(p.images[k].key)) {
+      c.weights.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
+    }
+    // Position of map entry y * S + x: (lin[x], lin[y]), as the encoder's spatial softmax.
+    const int side = p.images[k].encoder.TrunkSize();
+    const torch::Tensor lin = torch::linspace(-1.0, 1.0, side, torch::kFloat);
+    c.image_pos.push_back(torch::stack({lin.repeat({side}), lin.repeat_interleave(side)}, 1).contiguous());
   }
   return c;
 }
@@ -157,7 +169,7 @@ class Proto {
   std::string out_;
 };
 
-constexpr int kOnnxFloat = 1, kOnnxInt64 = 7;
+constexpr int kOnnxFloat = 1, kOnnxUint8 = 2, kOnnxInt64 = 7;
 
 Proto FloatTensorProto(const std::string& name, const torch::Tensor& t) {
   Proto p;
@@ -173,8 +185,9 @@ Proto Int64TensorProto(const std::string& name, const std::vector<int64_t>& valu
   return p;
 }
 
-// ValueInfo of a float tensor; dims < 0 are the symbolic batch size.
-Proto ValueInfo(const std::string& name, const std::vector<int64_t>& dims) {
+// ValueInfo of a tensor (float unless `type` says otherwise); dims < 0 are the symbolic
+// batch size.
+Proto ValueInfo(const std::string& name, const std::vector<int64_t>& dims, int elem_type = kOnnxFloat) {
   Proto shape;
   for (int64_t d : dims) {
     Proto dim;
@@ -186,7 +199,7 @@ Proto ValueInfo(const std::string& name, const std::vector<int64_t>& dims) {
     shape.Message(1, dim);
   }
   Proto tensor;
-  tensor.Varint(1, kOnnxFloat).Message(2, shape);
+  tensor.Varint(1, static_cast<uint64_t>(elem_type)).Message(2, shape);
   Proto type;
   type.Message(1, tensor);
   Proto vi;
@@ -208,6 +221,13 @@ class OnnxGraph {
   static Proto IntAttribute(const std::string& name, int64_t v) {
     Proto a;
     a.Bytes(1, name).Varint(3, static_cast<uint64_t>(v)).Varint(20, 2);  // INT
+    return a;
+  }
+  static Proto IntsAttribute(const std::string& name, const std::vector<int64_t>& v) {
+    Proto a;
+    a.Bytes(1, name);
+    for (int64_t x : v) a.Varint(8, static_cast<uint64_t>(x));
+    a.Varint(20, 7);  // INTS
     return a;
   }
   std::string Model(const std::vector<Proto>& inputs, const Proto& output) {
@@ -244,6 +264,79 @@ std::string OnnxNet(OnnxGraph& g, const Policy& p, const std::string& in, const 
   return h;
 }
 
+// Camera k's encoder on its uint8 input "<key>" (B, H, W, 3); returns the name of its
+// features (B, F). The same arithmetic as EncoderSource; opset 13 has no GroupNormalization,
+// so the group statistics are written out: mean and biased variance over each group's
+// (C / G) x S x S values, (x - mean) / sqrt(var + eps), then the per-channel affine.
+std::string OnnxEncoder(OnnxGraph& g, const Policy& p, const Constants& c, size_t k) {
+  const ImageInput& in = p.images[k];
+  const ImageEncoderConfig& e = in.encoder;
+  const std::string& key = in.key;
+  const auto t = [&](const std::string& name) { return key + "." + name; };
+  const std::string q = key + "_";  // prefix of intermediate values
+  const int64_t off = (e.image_size - e.crop_size) / 2;
+  g.Initializer(Int64TensorProto(q + "crop_start", {off, off}));
+  g.Initializer(Int64TensorProto(q + "crop_end", {off + e.crop_size, off + e.crop_size}));
+  g.Initializer(Int64TensorProto(q + "crop_axes", {1, 2}));
+  g.Node("Slice", {key, q + "crop_start", q + "crop_end", q + "crop_axes"}, q + "crop");
+  g.Node("Transpose", {q + "crop"}, q + "nchw", {OnnxGraph::IntsAttribute("perm", {0, 3, 1, 2})});
+  Proto to_float = OnnxGraph::IntAttribute("to", kOnnxFloat);
+  g.Node("Cast", {q + "nchw"}, q + "float", {to_float});
+  g.Node("Div", {q + "float", "pixel_scale"}, q + "x0");
+  std::string x = q + "x0";
+  int side = e.crop_size;
+  for (int i = 0; i < robot::kTrunkLayers; ++i) {
+    const std::string l = std::to_string(i);
+    const int64_t ch = robot::kTrunkChannels[i];
+    const int64_t stride = robot::kTrunkStrides[i];
+    side = robot::TrunkOutputSize(side, robot::kTrunkStrides[i]);
+    const std::string conv = q + "conv" + l;
+    g.Node("Conv", {x, t("conv" + l + ".weight"), t("conv" + l + ".bias")}, conv,
+           {OnnxGraph::IntsAttribute("strides", {stride, stride}),
+            OnnxGraph::IntsAttribute("kernel_shape", {robot::kTrunkKernel, robot::kTrunkKernel})});
+    x = conv;
+    if (e.group_norm) {
+      const std::string n = q + "norm" + l;
+      g.Initializer(Int64TensorProto(n + "_groups", {0, robot::kGroupNormGroups, -1}));
+      g.Initializer(Int64TensorProto(n + "_back", {0, ch, side, side}));
+      for (const char* which : {"weight", "bias"}) {
+        const auto it = std::find_if(c.weights.begin(), c.weights.end(),
+                                     [&](const auto& w) { return w.first == t("norm" + l + "." + which); });
+        g.Initializer(FloatTensorProto(n + "_" + which, it->second.reshape({ch, 1, 1})));
+      }
+      const Proto axes = OnnxGraph::IntsAttribute("axes", {2});
+      const Proto keep = OnnxGraph::IntAttribute("keepdims", 1);
+      g.Node("Reshape", {x, n + "_groups"}, n + "_g");
+      g.Node("ReduceMean", {n + "_g"}, n + "_mean", {axes, keep});
+      g.Node("Sub", {n + "_g", n + "_mean"}, n + "_d");
+      g.Node("Mul", {n + "_d", n + "_d"}, n + "_d2");
+      g.Node("ReduceMean", {n + "_d2"}, n + "_var", {axes, keep});
+      g.Node("Add", {n + "_var", "group_norm_eps"}, n + "_var_eps");
+      g.Node("Sqrt", {n + "_var_eps"}, n + "_sd");
+      g.Node("Div", {n + "_d", n + "_sd"}, n + "_z");
+      g.Node("Reshape", {n + "_z", n + "_back"}, n + "_z4");
+      g.Node("Mul", {n + "_z4", n + "_weight"}, n + "_scaled");
+      g.Node("Add", {n + "_scaled", n + "_bias"}, n);
+      x = n;
+    }
+    g.Node("Relu", {x}, q + "relu" + l);
+    x = q + "relu" + l;
+  }
+  g.Node("Conv", {x, t("keypoints.weight"), t("keypoints.bias")}, q + "kmaps",
+         {OnnxGraph::IntsAttribute("kernel_shape", {1, 1})});
+  g.Initializer(Int64TensorProto(q + "flat_shape", {0, e.keypoints, static_cast<int64_t>(side) * side}));
+  g.Initializer(Int64TensorProto(q + "kp_shape", {0, 2 * static_cast<int64_t>(e.keypoints)}));
+  g.Initializer(FloatTensorProto(q + "pos", c.image_pos[k]));
+  g.Node("Reshape", {q + "kmaps", q + "flat_shape"}, q + "logits");
+  g.Node("Div", {q + "logits", t("temperature")}, q + "scaled");
+  g.Node("Softmax", {q + "scaled"}, q + "attention", {OnnxGraph::IntAttribute("axis", 2)});
+  g.Node("MatMul", {q + "attention", q + "pos"}, q + "kp3");
+  g.Node("Reshape", {q + "kp3", q + "kp_shape"}, q + "keypoints");
+  g.Node("Gemm", {q + "keypoints", t("proj.weight"), t("proj.bias")}, q + "features",
+         {OnnxGraph::IntAttribute("transB", 1)});
+  return q + "features";
+}
+
 // ----------------------------------------------------------------- TorchScript source
 
 std::string NetSource(const Policy& p) {
@@ -261,21 +354,64 @@ std::string NetSource(const Policy& p) {
   return s.str();
 }
 
-}  // namespace
-
-std::string ImagePolicyExportError(const Policy& policy) {
-  std::string keys;
-  for (const ImageInput& in : policy.images) keys += (keys.empty() ? "" : ", ") + in.key;
-  return "an image policy (" + keys +
-         "): exporting camera encoders to a bundle is not implemented yet (issue 16); "
-         "evaluate it with dreamforge eval --policy RUN_DIR";
+// TorchScript attribute name of a weight: "agentview_image.conv0.weight" ->
+// "agentview_image_conv0_weight".
+std::string AttrName(std::string name) {
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
 }
 
-torch::Tensor ExportedForward(const Policy& policy, const torch::Tensor& obs, const torch::Tensor& noise) {
+// encode_<k>(self, img): camera k's raw uint8 frames (B, H, W, 3) -> features (B, F), the
+// evaluation path of policy/image_encoder.h (centre crop, channels first, x / 255, trunk,
+// spatial softmax, projection).
+std::string EncoderSource(const Policy& p, size_t k) {
+  const ImageInput& in = p.images[k];
+  const ImageEncoderConfig& e = in.encoder;
+  const std::string a = "self." + AttrName(in.key) + "_";
+  const int off = (e.image_size - e.crop_size) / 2;
+  std::ostringstream s;
+  s << "def encode_" << k << "(self, img):\n"
+    << "    x = img[:, " << off << ":" << off + e.crop_size << ", " << off << ":" << off + e.crop_size << ", :]\n"
+    << "    x = x.permute([0, 3, 1, 2]).float() / 255.0\n";
+  for (int i = 0; i < robot::kTrunkLayers; ++i) {
+    const std::string l = std::to_string(i);
+    s << "    x = torch.conv2d(x, " << a << "conv" << l << "_weight, " << a << "conv" << l << "_bias, ["
+      << robot::kTrunkStrides[i] << ", " << robot::kTrunkStrides[i] << "])\n";
+    if (e.group_norm) {
+      s << "    x = torch.group_norm(x, " << robot::kGroupNormGroups << ", " << a << "norm" << l << "_weight, " << a
+        << "norm" << l << "_bias, " << robot::kGroupNormEps << ")\n";
+    }
+    s << "    x = torch.relu(x)\n";
+  }
+  s << "    x = torch.conv2d(x, " << a << "keypoints_weight, " << a << "keypoints_bias)\n"
+    << "    att = torch.softmax(torch.flatten(x, 2) / " << a << "temperature, -1)\n"
+    << "    kp = torch.flatten(torch.matmul(att, " << a << "pos), 1)\n"
+    << "    return torch.addmm(" << a << "proj_bias, kp, " << a << "proj_weight.t())\n";
+  return s.str();
+}
+
+// The TorchScript lines that make `cond` from `z` and the frames ("img0", ...).
+std::string ConditionSource(const Policy& p) {
+  if (p.images.empty()) return "    cond = z\n";
+  std::string s = "    cond = torch.cat([z";
+  for (size_t k = 0; k < p.images.size(); ++k) {
+    s += ", self.encode_" + std::to_string(k) + "(img" + std::to_string(k) + ")";
+  }
+  return s + "], 1)\n";
+}
+
+
+}  // namespace
+
+torch::Tensor ExportedForward(const Policy& policy, const torch::Tensor& obs,
+                              const std::vector<torch::Tensor>& images, const torch::Tensor& noise) {
   torch::NoGradGuard no_grad;
   const Constants c = MakeConstants(policy);
+  Net& net = const_cast<Net&>(policy.net);
+  net->eval();
   const torch::Tensor z = (obs - c.obs_mean) / c.obs_std;
-  const torch::Tensor y = PolicyPredict(const_cast<Net&>(policy.net), z, noise);
+  const torch::Tensor cond = net->Condition(z, net->CropImages(images));
+  const torch::Tensor y = PolicyPredict(net, cond, noise);
   return y.reshape({-1, policy.model.horizon, 7}) * c.act_scale + c.act_offset;
 }
 
@@ -301,32 +437,41 @@ void WriteTorchScript(const Policy& policy, const fs::path& path) {
   const Constants c = MakeConstants(policy);
   const ModelConfig& m = policy.model;
   torch::jit::Module module("DreamforgePolicy");
-  for (const auto& [name, t] : c.weights) {
-    std::string attr = name;
-    std::replace(attr.begin(), attr.end(), '.', '_');
-    module.register_parameter(attr, t.clone(), false);
-  }
+  for (const auto& [name, t] : c.weights) module.register_parameter(AttrName(name), t.clone(), false);
   module.register_buffer("obs_mean", c.obs_mean);
   module.register_buffer("obs_std", c.obs_std);
   module.register_buffer("act_scale", c.act_scale);
   module.register_buffer("act_offset", c.act_offset);
   std::ostringstream s;
   s << NetSource(policy);
+  for (size_t k = 0; k < policy.images.size(); ++k) {
+    module.register_buffer(AttrName(policy.images[k].key) + "_pos", c.image_pos[k]);
+    s << EncoderSource(policy, k);
+  }
+  // The frames' argument names are their keys (the Python signature users see).
+  std::string args;
+  for (const ImageInput& in : policy.images) args += ", " + in.key;
+  std::string rename;
+  for (size_t k = 0; k < policy.images.size(); ++k) {
+    rename += "    img" + std::to_string(k) + " = " + policy.images[k].key + "\n";
+  }
   if (m.type == PolicyType::kMlp) {
-    s << "def forward(self, obs):\n"
-         "    z = (obs - self.obs_mean) / self.obs_std\n"
-         "    y = self.net(z)\n"
+    s << "def forward(self, obs" << args << "):\n" << rename
+      << "    z = (obs - self.obs_mean) / self.obs_std\n"
+      << ConditionSource(policy)
+      << "    y = self.net(cond)\n"
          "    return torch.reshape(y, [-1, 1, 7]) * self.act_scale + self.act_offset\n";
   } else {
     module.register_buffer("flow_tf", c.flow_tf);
     module.register_buffer("flow_c", c.flow_c);
-    s << "def forward(self, obs, noise):\n"
-         "    z = (obs - self.obs_mean) / self.obs_std\n"
-         "    x = noise\n"
+    s << "def forward(self, obs" << args << ", noise):\n" << rename
+      << "    z = (obs - self.obs_mean) / self.obs_std\n"
+      << ConditionSource(policy)
+      << "    x = noise\n"
          "    b = z.size(0)\n"
          "    for k in range(" << m.flow_steps << "):\n"
          "        tf = self.flow_tf[k].unsqueeze(0).expand([b, " << kTimeFeatures << "])\n"
-         "        a_hat = self.net(torch.cat([z, x, tf], 1))\n"
+         "        a_hat = self.net(torch.cat([cond, x, tf], 1))\n"
          "        x = x + self.flow_c[k] * (a_hat - x)\n"
          "    return torch.reshape(x, [-1, " << m.horizon << ", 7]) * self.act_scale + self.act_offset\n";
   }
@@ -352,9 +497,22 @@ void WriteOnnx(const Policy& policy, const fs::path& path) {
   g.Node("Sub", {"obs", "obs_mean"}, "obs_centered");
   g.Node("Div", {"obs_centered", "obs_std"}, "z");
   std::vector<Proto> inputs = {ValueInfo("obs", {-1, m.obs_dim})};
+  std::string cond = "z";
+  if (!policy.images.empty()) {
+    g.Initializer(FloatTensorProto("pixel_scale", torch::full({1}, 255.0f)));
+    g.Initializer(FloatTensorProto("group_norm_eps", torch::full({1}, static_cast<float>(robot::kGroupNormEps))));
+    std::vector<std::string> parts = {"z"};
+    for (size_t k = 0; k < policy.images.size(); ++k) {
+      const int n = policy.images[k].encoder.image_size;
+      inputs.push_back(ValueInfo(policy.images[k].key, {-1, n, n, robot::kImageChannels}, kOnnxUint8));
+      parts.push_back(OnnxEncoder(g, policy, c, k));
+    }
+    g.Node("Concat", parts, "cond", {OnnxGraph::IntAttribute("axis", 1)});
+    cond = "cond";
+  }
   std::string y;
   if (m.type == PolicyType::kMlp) {
-    y = OnnxNet(g, policy, "z", "net");
+    y = OnnxNet(g, policy, cond, "net");
   } else {
     inputs.push_back(ValueInfo("noise", {-1, out_dim}));
     // Batch-sized time features: Expand each step's [1, 9] row to [B, 9].
@@ -369,7 +527,7 @@ void WriteOnnx(const Policy& policy, const fs::path& path) {
       g.Initializer(FloatTensorProto(s + "_tf", c.flow_tf[k].unsqueeze(0)));
       g.Initializer(FloatTensorProto(s + "_c", c.flow_c[k].reshape({1})));
       g.Node("Expand", {s + "_tf", "tf_shape"}, s + "_tfb");
-      g.Node("Concat", {"z", x, s + "_tfb"}, s + "_in", {OnnxGraph::IntAttribute("axis", 1)});
+      g.Node("Concat", {cond, x, s + "_tfb"}, s + "_in", {OnnxGraph::IntAttribute("axis", 1)});
       const std::string a_hat = OnnxNet(g, policy, s + "_in", s);
       g.Node("Sub", {a_hat, x}, s + "_d");
       g.Node("Mul", {s + "_d", s + "_c"}, s + "_v");

@@ -58,17 +58,11 @@ GripperMode ParseGripperMode(const std::string& name);
 // [B] or [B, 1] times in [0, 1] -> [B, kTimeFeatures].
 torch::Tensor TimeFeatures(const torch::Tensor& t);
 
-// One camera input of an image policy: its obs key ("<camera>_image", uint8 (H, W, 3) per
-// step, H = W = encoder.image_size) and the encoder that reads it.
-struct ImageInput {
-  std::string key;
-  ImageEncoderConfig encoder;
-};
+// One camera input of an image policy (robot/image_encoder.h: its key and encoder).
+using ImageInput = robot::ImageInput;
 
-// run.json "images": [{"key": "agentview_image", "shape": [H, W, 3], "encoder":
-// {"image_size", "crop_size", "keypoints", "feature_dim", "group_norm", "temperature",
-// "learnable_temperature"}}, ...], in the order the network reads them.
-nlohmann::json ImageInputsToJson(const std::vector<ImageInput>& images);
+// run.json "images": robot::ImageInputsToJson's layout, in the order the network reads them.
+using robot::ImageInputsToJson;
 // The inverse; every field required, the encoder validated. Throws PolicyError
 // "<where>: images[<i>].<field>: ...".
 std::vector<ImageInput> ImageInputsFromJson(const nlohmann::json& json, const std::string& where);
@@ -81,6 +75,7 @@ class NetImpl : public torch::nn::Cloneable<NetImpl> {
   torch::Tensor forward(torch::Tensor x);
   const ModelConfig& config() const { return config_; }
   const std::vector<ImageInput>& images() const { return images_; }
+  const std::vector<ImageEncoder>& encoders() const { return encoders_; }  // one per image input
   int ImageFeatureDim() const;  // sum of the encoders' feature_dim (0 without images)
 
   // The crops the encoders apply, one batch per image input: random offsets from `gen`

@@ -77,6 +77,11 @@ class TorchPredictor : public robot::ChunkPredictor {
   // H * W * 3 bytes (uint8, row-major H x W x RGB, as rendered and stored). The bytes are
   // copied here. Throws PolicyError on a wrong count.
   void SetImages(const std::vector<const uint8_t*>& frames);
+  // The same through the runner's interface (robot::ChunkPredictor): one pointer per image
+  // input. Allocates (not real-time safe).
+  void SetImages(const std::uint8_t* const* frames) override {
+    SetImages(std::vector<const uint8_t*>(frames, frames + images_.size()));
+  }
   // The image batches the network read in the last Predict, before its crop: (1, H, W, 3)
   // uint8 per image input (empty for a low-dimensional policy). For tests.
   const std::vector<torch::Tensor>& last_images() const { return last_images_; }

@@ -342,6 +342,7 @@ json PolicyJson(const Bundle& b) {
             {"safety", b.safety.ToJson()},
             {"files", files}};
   if (!b.source.is_null()) j["source"] = b.source;
+  if (!b.images.empty()) j["images"] = ImageInputsToJson(b.images);
   return j;
 }
 
@@ -415,6 +416,7 @@ Bundle ParsePolicyJson(const nlohmann::json& j, const std::string& where) {
     r.Fail(std::string("files.") + kWeightsFile, "missing (the weights must be hashed)");
   }
   if (j.contains("source")) b.source = j.at("source");
+  if (j.contains("images")) b.images = ImageInputsFromJson(j.at("images"), where);
   return b;
 }
 
@@ -470,11 +472,12 @@ Bundle LoadBundle(const std::string& dir) {
   const SafeTensors st = SafeTensors::Parse(std::move(weights), weights_path);
   const ModelSpec& spec = b.model;
   const int num_layers = static_cast<int>(spec.hidden.size()) + 1;
-  const std::string layout = "model.hidden has " + std::to_string(spec.hidden.size()) +
-                             " hidden layers, so the file must hold fc0..fc" +
-                             std::to_string(num_layers - 1);
+  std::string layout = "model.hidden has " + std::to_string(spec.hidden.size()) +
+                       " hidden layers, so the file must hold fc0..fc" +
+                       std::to_string(num_layers - 1);
+  for (const ImageInput& in : b.images) layout += " and " + in.key + ".*";
   std::set<std::string> expected_names;
-  int in_dim = spec.InputDim();
+  int in_dim = spec.InputDim() + ImageFeatureDim(b.images);
   for (int i = 0; i < num_layers; ++i) {
     const int out_dim = i + 1 < num_layers ? spec.hidden[i] : spec.OutputDim();
     const std::string w_name = "fc" + std::to_string(i) + ".weight";
@@ -518,6 +521,14 @@ Bundle LoadBundle(const std::string& dir) {
   DF_FUZZ_PLANT_IF(std::any_of(b.layers.begin(), b.layers.end(), [](const DenseLayer& l) {
     return l.weight.unaryExpr([](float w) { return std::fpclassify(w) == FP_SUBNORMAL; }).any();
   }));
+  // The encoders: every tensor's shape from the image's config, F32, finite.
+  for (const ImageInput& in : b.images) {
+    b.encoders.push_back(std::make_shared<const ImageEncoderWeights>(
+        ImageEncoderWeights::FromSafeTensors(in.encoder, st, in.key, weights_path)));
+    for (const auto& [name, shape] : ImageEncoderTensorShapes(in.encoder)) {
+      expected_names.insert(in.key + "." + name);
+    }
+  }
   for (const auto& [name, tensor] : st.tensors()) {
     if (expected_names.count(name) == 0) {
       throw BundleError(weights_path + ": " + name + ": unexpected tensor (" + layout + ")");

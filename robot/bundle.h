@@ -14,11 +14,19 @@
 //    "action_scale": {"position": m, "rotation": rad},
 //    "robot": RobotDescription (below),
 //    "safety": SafetyLimits (below),
+//    "images": robot::ImageInputsToJson (robot/image_encoder.h; image policies only: the
+//              cameras whose encoders' features follow the normalized observation),
 //    "files": {name: {"sha256": hex, "bytes": n}, ...},
 //    "source": {"run": path, "checkpoint": name} (optional, informative)}
 // weights.safetensors: "fc<i>.weight" [out, in] and "fc<i>.bias" [out], F32, for
-// i = 0..hidden.size() (the last is the output layer); input width ModelSpec::InputDim(),
-// output width ModelSpec::OutputDim(). Nothing else may be in the file.
+// i = 0..hidden.size() (the last is the output layer); input width ModelSpec::InputDim()
+// plus ImageFeatureDim(images), output width ModelSpec::OutputDim(); for each image input
+// its encoder's tensors "<key>.conv0.weight", ... (robot/image_encoder.h). Nothing else may
+// be in the file.
+//
+// An image policy's head reads [o_n, f_0, ..., f_{C-1}] (then, for flow, x and the time
+// features): the D normalized values and each camera's C features in "images" order. The
+// images are not normalized: the encoders scale them by 1 / 255.
 //
 // Nothing here is real-time safe: load once at start-up, then hand the immutable Bundle
 // to the runner (robot/policy_runner.h) and the controller (robot/controller.h).
@@ -27,6 +35,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +44,7 @@
 
 #include "robot/action_map.h"
 #include "robot/bundle_error.h"
+#include "robot/image_encoder.h"
 #include "robot/kinematic_chain.h"
 #include "robot/model_spec.h"
 #include "robot/obs_layout.h"
@@ -142,7 +152,10 @@ struct Bundle {
   SafetyLimits safety;
   std::map<std::string, FileHash> files;
   nlohmann::json source;           // where it was exported from (null: not written)
+  std::vector<ImageInput> images;  // image policies: the cameras, in the head's order
   std::vector<DenseLayer> layers;  // hidden.size() + 1 layers (empty from ParsePolicyJson)
+  // One per image input, from weights.safetensors (empty from ParsePolicyJson).
+  std::vector<std::shared_ptr<const ImageEncoderWeights>> encoders;
 };
 
 // The policy.json document of a bundle (everything but `dir` and `layers`).

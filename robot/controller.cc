@@ -31,6 +31,14 @@ Controller::Controller(std::shared_ptr<const Bundle> bundle, std::uint64_t seed)
                                 std::to_string(kinematics_.dof()) + " moving joints, expected 7");
   }
   ik_options_ = ActionIkOptions();
+  frames_.assign(bundle_->images.size(), nullptr);
+  frame_ages_.assign(bundle_->images.size(), 0.0);
+}
+
+void Controller::SetCameras(CameraSource* cameras, double max_frame_age_s) {
+  if (!(max_frame_age_s > 0)) throw std::invalid_argument("Controller: max frame age must be > 0");
+  cameras_ = cameras;
+  max_frame_age_s_ = max_frame_age_s;
 }
 
 bool Controller::Start(const RobotState& state) {
@@ -107,6 +115,28 @@ StepOutcome Controller::Compute(const RobotState& state, Command* command) {
     return StepOutcome::kHold;
   }
   BuildObservation(state, &obs_);
+  if (!frames_.empty()) {
+    if (cameras_ == nullptr) {
+      safety_.MakeHold(SafetyEvent::kCameraFrame, command);
+      return StepOutcome::kHold;
+    }
+    for (size_t k = 0; k < frames_.size(); ++k) {
+      CameraFrame frame;
+      const int side = bundle_->images[k].encoder.image_size;
+      if (cameras_->Latest(static_cast<int>(k), &frame) != CameraStatus::kOk || frame.pixels == nullptr ||
+          frame.width != side || frame.height != side) {
+        safety_.MakeHold(SafetyEvent::kCameraFrame, command);
+        return StepOutcome::kHold;
+      }
+      frame_ages_[k] = state.time - frame.time;
+      if (!(std::abs(frame_ages_[k]) <= max_frame_age_s_)) {
+        safety_.MakeHold(SafetyEvent::kStaleFrame, command);
+        return StepOutcome::kHold;
+      }
+      frames_[k] = frame.pixels;
+    }
+    runner_.SetImages(frames_.data());
+  }
   const RunnerStatus status = runner_.Act(obs_.data(), &action_);
   if (status != RunnerStatus::kOk || !action_.allFinite()) {
     safety_.MakeHold(SafetyEvent::kNonFinitePolicy, command);

@@ -10,6 +10,12 @@
 //   robot0_joint_pos     q (rad);  robot0_joint_vel  qd (rad/s)
 //   object               ObjectFeature of the measured object pose (its quaternion
 //                        normalized, w >= 0), the TCP position and the target position
+// Image policies (bundle "images"): every step also reads each camera's newest frame from
+// the CameraSource given to SetCameras (robot/camera.h) and hands them to the policy. A
+// camera that gives no frame, a frame of another size than the bundle's, or a frame whose
+// capture time is more than max_frame_age before (or after) the state's time holds the
+// robot (SafetyEvent::kCameraFrame / kStaleFrame); so does an image bundle without a
+// camera source.
 // Action (7, in [-1, 1]) -> joint target: the map of robot/action_map.h at the measured q,
 // with the TCP target clamped into the safety filter's workspace box before the IK; a
 // zero motion part keeps the previous joint target. Gripper command = a[6] (each finger
@@ -23,11 +29,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <Eigen/Core>
 #include <Eigen/Geometry>
 
 #include "robot/bundle.h"
+#include "robot/camera.h"
 #include "robot/hardware.h"
 #include "robot/kinematics.h"
 #include "robot/policy_runner.h"
@@ -53,6 +61,13 @@ class Controller {
   // the state is not finite (SafetyFilter::CheckObservation; the loop then refuses to
   // start).
   bool Start(const RobotState& state);
+  // The camera source of an image bundle (not owned; null: none) and the oldest frame it
+  // accepts, s, relative to RobotState::time. Not real-time safe.
+  void SetCameras(CameraSource* cameras, double max_frame_age_s);
+  int image_count() const { return static_cast<int>(bundle_->images.size()); }
+  // The age of each camera's frame at the last step that read them, s.
+  const std::vector<double>& frame_ages() const { return frame_ages_; }
+
   // Re-seeds the policy's generator and drops its current chunk (a new episode).
   void Reset(std::uint64_t seed);
   bool started() const { return safety_.started(); }
@@ -101,6 +116,10 @@ class Controller {
   IkResult last_ik_;
   std::uint64_t ik_failures_ = 0;  // IK residual above 2 mm / 0.02 rad (as the simulator)
   std::uint64_t seq_ = 0;          // last command number handed out
+  CameraSource* cameras_ = nullptr;
+  double max_frame_age_s_ = 0;
+  std::vector<const std::uint8_t*> frames_;  // (cameras) this step's pixels
+  std::vector<double> frame_ages_;           // (cameras)
 };
 
 }  // namespace dreamforge::robot

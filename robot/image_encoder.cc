@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "robot/json_reader.h"
+#include "robot/obs_layout.h"
 
 namespace dreamforge::robot {
 
@@ -258,6 +259,68 @@ ImageEncoderWeights ImageEncoderWeights::FromSafeTensors(const ImageEncoderConfi
     tensors[full] = FloatTensor{it->second.shape, st.ReadF32(full)};
   }
   return FromTensors(config, tensors, prefix, where);
+}
+
+nlohmann::json ImageInputsToJson(const std::vector<ImageInput>& images) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ImageInput& in : images) {
+    const ImageEncoderConfig& e = in.encoder;
+    out.push_back({{"key", in.key},
+                   {"shape", {e.image_size, e.image_size, kImageChannels}},
+                   {"encoder",
+                    {{"image_size", e.image_size},
+                     {"crop_size", e.crop_size},
+                     {"keypoints", e.keypoints},
+                     {"feature_dim", e.feature_dim},
+                     {"group_norm", e.group_norm},
+                     {"temperature", e.temperature},
+                     {"learnable_temperature", e.learnable_temperature}}}});
+    if (!in.camera.is_null()) out.back()["camera"] = in.camera;
+  }
+  return out;
+}
+
+std::vector<ImageInput> ImageInputsFromJson(const nlohmann::json& json, const std::string& where) {
+  const JsonReader r(where);
+  if (!json.is_array()) r.Fail("images", "expected an array");
+  std::vector<ImageInput> out;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const std::string path = "images[" + std::to_string(i) + "]";
+    const nlohmann::json& j = json[i];
+    if (!j.is_object()) r.Fail(path, "expected an object with key, shape and encoder");
+    ImageInput in;
+    in.key = r.String(j, path, "key");
+    if (!IsImageKeyName(in.key)) r.Fail(path + ".key", "'" + in.key + "' is not an image key (<camera>_image)");
+    for (const ImageInput& other : out) {
+      if (other.key == in.key) r.Fail(path + ".key", "'" + in.key + "' listed twice");
+    }
+    const std::string ep = path + ".encoder";
+    const nlohmann::json& e = r.Object(j, path, "encoder");
+    in.encoder.image_size = r.Int(e, ep, "image_size", 1);
+    in.encoder.crop_size = r.Int(e, ep, "crop_size", 1);
+    in.encoder.keypoints = r.Int(e, ep, "keypoints", 1);
+    in.encoder.feature_dim = r.Int(e, ep, "feature_dim", 1);
+    in.encoder.temperature = r.Positive(e, ep, "temperature");
+    for (const char* flag : {"group_norm", "learnable_temperature"}) {
+      const nlohmann::json& b = r.Get(e, ep, flag);
+      if (!b.is_boolean()) r.Fail(JsonPath(ep, flag), "expected true or false");
+    }
+    in.encoder.group_norm = e.at("group_norm").get<bool>();
+    in.encoder.learnable_temperature = e.at("learnable_temperature").get<bool>();
+    in.encoder.Validate(where, ep);
+    const nlohmann::json& shape = r.Get(j, path, "shape");
+    const nlohmann::json expected = {in.encoder.image_size, in.encoder.image_size, kImageChannels};
+    if (shape != expected) r.Fail(path + ".shape", shape.dump() + " but the encoder reads " + expected.dump());
+    if (j.contains("camera")) in.camera = r.Object(j, path, "camera");
+    out.push_back(in);
+  }
+  return out;
+}
+
+int ImageFeatureDim(const std::vector<ImageInput>& images) {
+  int f = 0;
+  for (const ImageInput& in : images) f += in.encoder.feature_dim;
+  return f;
 }
 
 ImageEncoder::ImageEncoder(std::shared_ptr<const ImageEncoderWeights> weights)

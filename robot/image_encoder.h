@@ -47,6 +47,7 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <nlohmann/json.hpp>
 
 #include "robot/bundle_error.h"
 #include "robot/safetensors.h"
@@ -83,6 +84,29 @@ struct ImageEncoderConfig {
   void Validate(const std::string& where = "image encoder",
                 const std::string& path = "encoder") const;
 };
+
+// One camera input of an image policy: its obs key ("<camera>_image", uint8 (H, W, 3) per
+// step, H = W = encoder.image_size) and the encoder that reads it.
+struct ImageInput {
+  std::string key;
+  ImageEncoderConfig encoder;
+  // The camera the frames were made with (a bundle's images[k].camera: render::CameraSpec's
+  // JSON, pose, field of view and size, for whoever mounts or simulates it); null when
+  // unknown. robot/ only checks that it is an object.
+  nlohmann::json camera;
+};
+
+// The "images" array of run.json and of a bundle's policy.json, in the order the network
+// reads the cameras:
+//   [{"key": "agentview_image", "shape": [H, W, 3], "encoder": {"image_size",
+//     "crop_size", "keypoints", "feature_dim", "group_norm", "temperature",
+//     "learnable_temperature"}, "camera": {...} (optional)}, ...]
+nlohmann::json ImageInputsToJson(const std::vector<ImageInput>& images);
+// The inverse; every field required, keys distinct image keys, the encoder validated.
+// Throws BundleError("<where>: images[<i>].<field>: ...").
+std::vector<ImageInput> ImageInputsFromJson(const nlohmann::json& json, const std::string& where);
+// Sum of the encoders' feature_dim: what the images add to the policy head's input.
+int ImageFeatureDim(const std::vector<ImageInput>& images);
 
 // Side of a map after one trunk layer (valid 3x3 convolution with `stride`).
 int TrunkOutputSize(int input_size, int stride);

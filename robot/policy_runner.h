@@ -45,6 +45,9 @@ class ChunkPredictor {
   // Normalized obs (D) and noise (7 H; null for an mlp) -> normalized chunk (7 H, action h
   // in [7 h, 7 h + 7)); no clamping, no gripper rule.
   virtual void Predict(const float* normalized_obs, const float* noise, float* chunk) = 0;
+  // Image policies: the camera frames the next Predict reads, one per image input (robot/
+  // camera.h layout). A predictor without cameras ignores them. Real-time safe.
+  virtual void SetImages(const std::uint8_t* const* /*frames*/) {}
 };
 
 // The bundle's normalization as arithmetic (policy::Normalizer computes the statistics).
@@ -77,6 +80,10 @@ class PolicyRunner {
                std::unique_ptr<ChunkPredictor> predictor, std::uint64_t seed);
   // The native runner of a loaded bundle (its Eigen PolicyRuntime).
   PolicyRunner(std::shared_ptr<const Bundle> bundle, std::uint64_t seed);
+
+  // Image policies: hands the frames of this step to the predictor (ChunkPredictor::
+  // SetImages); call before Act. Real-time safe.
+  void SetImages(const std::uint8_t* const* frames) { predictor_->SetImages(frames); }
 
   // Re-seeds the generator and forgets the current chunk and latch. Real-time safe.
   void Reset(std::uint64_t seed);

@@ -28,9 +28,25 @@ PolicyRuntime::PolicyRuntime(std::shared_ptr<const Bundle> bundle)
                                 std::to_string(bundle_->layers.size()) + " layers, expected " +
                                 std::to_string(m.hidden.size() + 1) + " (load it with LoadBundle)");
   }
-  input_ = Eigen::VectorXf::Zero(m.InputDim());
+  if (bundle_->encoders.size() != bundle_->images.size()) {
+    throw std::invalid_argument("PolicyRuntime: the bundle has " +
+                                std::to_string(bundle_->encoders.size()) + " encoders for " +
+                                std::to_string(bundle_->images.size()) +
+                                " image inputs (load it with LoadBundle)");
+  }
+  const int features = ImageFeatureDim(bundle_->images);
+  cond_dim_ = m.obs_dim + features;
+  int offset = m.obs_dim;
+  for (size_t k = 0; k < bundle_->images.size(); ++k) {
+    encoders_.push_back(std::make_unique<ImageEncoder>(bundle_->encoders[k]));
+    const int side = bundle_->images[k].encoder.image_size;
+    frames_.emplace_back(static_cast<size_t>(side) * side * kImageChannels, std::uint8_t{0});
+    feature_offset_.push_back(offset);
+    offset += bundle_->images[k].encoder.feature_dim;
+  }
+  input_ = Eigen::VectorXf::Zero(m.InputDim() + features);
   x_ = Eigen::VectorXf::Zero(m.OutputDim());
-  int in = m.InputDim();
+  int in = m.InputDim() + features;
   for (const DenseLayer& layer : bundle_->layers) {
     if (layer.weight.cols() != in || layer.bias.size() != layer.weight.rows()) {
       throw std::invalid_argument("PolicyRuntime: layer shapes do not chain");
@@ -58,11 +74,21 @@ const Eigen::VectorXf& PolicyRuntime::Forward() {
   return acts_[last];
 }
 
+void PolicyRuntime::SetImages(const std::uint8_t* const* frames) {
+  for (size_t k = 0; k < frames_.size(); ++k) {
+    std::copy(frames[k], frames[k] + frames_[k].size(), frames_[k].begin());
+  }
+  frames_set_ = true;
+}
+
 void PolicyRuntime::Predict(const float* normalized_obs, const float* noise, float* chunk) {
   const ModelSpec& m = bundle_->model;
-  const int d = m.obs_dim;
   const int n = m.OutputDim();
-  for (int i = 0; i < d; ++i) input_[i] = normalized_obs[i];
+  for (int i = 0; i < m.obs_dim; ++i) input_[i] = normalized_obs[i];
+  for (size_t k = 0; k < encoders_.size(); ++k) {
+    encoders_[k]->Encode(frames_[k].data(), input_.data() + feature_offset_[k]);
+  }
+  const int d = cond_dim_;  // the conditioning: o_n and the image features
   if (m.type == ModelType::kMlp) {
     const Eigen::VectorXf& y = Forward();
     for (int i = 0; i < n; ++i) chunk[i] = y[i];

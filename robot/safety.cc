@@ -17,7 +17,7 @@ const char* const kEventNames[kSafetyEventCount] = {
     "non_finite_observation", "non_finite_policy",  "non_finite_command", "joint_position",
     "joint_velocity",         "joint_acceleration", "eef_speed",          "workspace_clamp",
     "workspace_hold",         "deadline_miss",      "hardware_timeout",   "hardware_error",
-    "implausible_observation"};
+    "implausible_observation", "camera_frame",       "stale_frame"};
 
 }  // namespace
 

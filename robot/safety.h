@@ -54,6 +54,8 @@ enum class SafetyEvent {
   kHardwareTimeout,         // hold: the hardware did not answer in time (control loop)
   kHardwareError,           // hold: the hardware reported an error (control loop)
   kImplausibleObservation,  // hold: measured joints beyond the chain's limits (control loop)
+  kCameraFrame,             // hold: an image policy's camera gave no frame or a wrong-sized one
+  kStaleFrame,              // hold: a camera frame older than the controller's max frame age
   kCount
 };
 inline constexpr int kSafetyEventCount = static_cast<int>(SafetyEvent::kCount);

@@ -39,6 +39,7 @@ struct ControlArgs {
   std::string robot_address = "127.0.0.1:9870";
   int listen_port = 9871;
   std::string robot_limits;
+  double max_frame_age = 0.1;  // image bundles: the oldest camera frame a step accepts, s
 };
 
 // The longest --duration of a mock or udp run, s (a day; a longer run is restarted).
@@ -110,7 +111,8 @@ struct Totals {
 // The episodes `eval` runs for the same seed, through the controller and the simulated
 // robot: success rate and failures into *result, step timing into *totals.
 void RunSimEpisodes(const ControlArgs& a, const std::shared_ptr<const sim::SceneModel>& model,
-                    robot::Controller& controller, Totals* totals, nlohmann::json* result) {
+                    robot::Controller& controller, const std::shared_ptr<PolicyCameras>& cameras, Totals* totals,
+                    nlohmann::json* result) {
   const augment::PerturbationSpec spec =
       augment::LoadSpec(a.perturb.empty() ? augment::DefaultSpecPath(model->task().name()) : fs::path(a.perturb));
   std::map<std::string, int64_t> failures;
@@ -121,6 +123,11 @@ void RunSimEpisodes(const ControlArgs& a, const std::shared_ptr<const sim::Scene
     sim::World world(model, scene);
     std::atomic<bool> stop{false};
     EpisodeSim hw(&world, &stop);
+    std::unique_ptr<SimCameras> sim_cameras;
+    if (cameras) {
+      sim_cameras = std::make_unique<SimCameras>(cameras, &world);
+      controller.SetCameras(sim_cameras.get(), a.max_frame_age);
+    }
     controller.Reset(PolicySeed(scene));  // as eval's PolicyController
     robot::LoopOptions opt;
     opt.mode = robot::LoopMode::kAsFastAsPossible;
@@ -129,6 +136,7 @@ void RunSimEpisodes(const ControlArgs& a, const std::shared_ptr<const sim::Scene
     robot::ControlLoop loop(controller, hw, opt);
     loop.Run();
     totals->Add(loop.stats());
+    if (cameras) controller.SetCameras(nullptr, a.max_frame_age);  // sim_cameras goes with the world
     const std::string outcome = hw.outcome.empty() ? (world.succeeded() ? "success" : "timeout") : hw.outcome;
     if (outcome == "success") {
       ++successes;
@@ -303,6 +311,15 @@ void RunControl(const ControlArgs& a) {
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  if (!bundle->images.empty() && a.hardware != "sim") {
+    std::string keys;
+    for (const robot::ImageInput& in : bundle->images) keys += (keys.empty() ? "" : ", ") + in.key;
+    throw UsageError("control: --hardware " + a.hardware + ": the bundle reads cameras (" + keys +
+                     ") and this hardware has no camera source yet; --hardware sim renders them");
+  }
+  if (!(a.max_frame_age > 0 && a.max_frame_age <= 10)) {
+    throw UsageError("control: --max-frame-age " + std::to_string(a.max_frame_age) + ": expected seconds in (0, 10]");
+  }
   robot::Controller controller(bundle, a.seed);
   Totals totals;
   nlohmann::json result = {{"bundle", a.bundle}, {"hardware", a.hardware}, {"task", task},
@@ -310,7 +327,10 @@ void RunControl(const ControlArgs& a) {
   if (!a.robot_limits.empty()) result["robot_limits"] = a.robot_limits;
   const auto start = std::chrono::steady_clock::now();
   if (a.hardware == "sim") {
-    RunSimEpisodes(a, model, controller, &totals, &result);
+    // An image policy's cameras, rendered from the world as eval renders them.
+    std::shared_ptr<PolicyCameras> cameras;
+    if (!bundle->images.empty()) cameras = std::make_shared<PolicyCameras>(*bundle, model);
+    RunSimEpisodes(a, model, controller, cameras, &totals, &result);
   } else {
     const std::unique_ptr<robot::HardwareInterface> hw = MakeHardware(a, model, *bundle);
     robot::LoopOptions opt;
@@ -356,6 +376,9 @@ void AddControlCommand(CLI::App& app) {
   AddSeedOption(cmd, "--seed", &a->seed, "sim: evaluation seed");
   cmd->add_option("--perturb", a->perturb, "sim: perturbation spec (default: the task's)");
   cmd->add_option("--duration", a->duration, "mock/udp: seconds to run at the bundle's control rate")->capture_default_str();
+  cmd->add_option("--max-frame-age", a->max_frame_age,
+                  "image bundles: hold the robot when a camera frame is older than this, s (sim renders every step: age 0)")
+      ->capture_default_str();
   cmd->add_option("--robot-address", a->robot_address, "udp: IPV4:PORT of the robot bridge (port 1..65535)")
       ->capture_default_str();
   cmd->add_option("--listen-port", a->listen_port, "udp: local port for the robot's states (1..65535)")

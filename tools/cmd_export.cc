@@ -105,8 +105,6 @@ void RunExport(const ExportArgs& a) {
   } catch (const policy::PolicyError& e) {
     throw UsageError(std::string("export: --policy: ") + e.what());
   }
-  if (!p->images.empty())
-    throw UsageError("export: --policy " + a.policy + ": " + policy::ImagePolicyExportError(*p));
   const sim::SceneModel model(p->task, sim::SceneModel::DefaultUrdf());
   robot::Bundle bundle;
   bundle.task = p->task;
@@ -121,6 +119,17 @@ void RunExport(const ExportArgs& a) {
     bundle.obs_keys.push_back(key);
   }
   bundle.normalization = policy::RuntimeNormalization(p->normalizer);
+  bundle.images = p->images;
+  // Each image's camera as the training frames were rendered (run.json env_args.cameras).
+  if (p->env_args.is_object() && p->env_args.contains("cameras") && p->env_args["cameras"].is_array()) {
+    for (robot::ImageInput& in : bundle.images) {
+      std::string name;
+      robot::IsImageKeyName(in.key, &name);
+      for (const nlohmann::json& cam : p->env_args["cameras"]) {
+        if (cam.is_object() && cam.value("name", std::string()) == name) in.camera = cam;
+      }
+    }
+  }
   bundle.action_scale = model.action_scale();
   bundle.robot = DescribeRobot(model);
   bundle.safety = Safety(bundle.robot, a.safety);

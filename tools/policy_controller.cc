@@ -20,7 +20,30 @@ PolicyCameras::PolicyCameras(const policy::Policy& policy,
   } catch (const render::RenderError& e) {
     throw UsageError(std::string("run.json: env_args.cameras: ") + e.what());
   }
-  for (const policy::ImageInput& in : policy.images) {
+  Init(policy.images, known, "run.json: env_args.cameras", std::move(model));
+}
+
+PolicyCameras::PolicyCameras(const robot::Bundle& bundle, std::shared_ptr<const sim::SceneModel> model) {
+  const std::string where = bundle.dir + "/" + robot::kPolicyJson;
+  std::vector<render::CameraSpec> known;
+  for (size_t k = 0; k < bundle.images.size(); ++k) {
+    const std::string field = where + ": images[" + std::to_string(k) + "].camera";
+    if (bundle.images[k].camera.is_null()) {
+      throw UsageError(field + ": missing (the bundle does not say which camera made " + bundle.images[k].key +
+                       "; export it again from a run trained on rendered images)");
+    }
+    try {
+      known.push_back(render::CameraSpec::FromJson(bundle.images[k].camera));
+    } catch (const render::RenderError& e) {
+      throw UsageError(field + ": " + e.what());
+    }
+  }
+  Init(bundle.images, known, where + ": images[].camera", std::move(model));
+}
+
+void PolicyCameras::Init(const std::vector<robot::ImageInput>& images, const std::vector<render::CameraSpec>& known,
+                         const std::string& where, std::shared_ptr<const sim::SceneModel> model) {
+  for (const robot::ImageInput& in : images) {
     std::string name;
     robot::IsImageKeyName(in.key, &name);
     const render::CameraSpec* found = nullptr;
@@ -28,17 +51,15 @@ PolicyCameras::PolicyCameras(const policy::Policy& policy,
       if (c.name == name) found = &c;
     }
     if (!found) {
-      throw UsageError("run.json: env_args.cameras: no camera '" + name + "' for image key '" +
-                       in.key +
+      throw UsageError(where + ": no camera '" + name + "' for image key '" + in.key +
                        "' (the training file's images were not rendered by dreamforge render or "
                        "dream --cameras)");
     }
     const int n = in.encoder.image_size;
     if (found->width != n || found->height != n) {
-      throw UsageError("run.json: env_args.cameras: camera '" + name + "' is " +
-                       std::to_string(found->width) + " x " + std::to_string(found->height) +
-                       ", but the policy's " + in.key + " images are " + std::to_string(n) + " x " +
-                       std::to_string(n));
+      throw UsageError(where + ": camera '" + name + "' is " + std::to_string(found->width) + " x " +
+                       std::to_string(found->height) + ", but the policy's " + in.key + " images are " +
+                       std::to_string(n) + " x " + std::to_string(n));
     }
     cameras_.push_back(*found);
   }
@@ -136,6 +157,39 @@ void CheckPolicyTask(const policy::Policy& policy, const std::string& task, cons
   if (policy.task != task) {
     throw UsageError(run + "/run.json: task: the policy was trained on '" + policy.task + "', not '" + task + "'");
   }
+}
+
+
+SimCameras::SimCameras(std::shared_ptr<PolicyCameras> cameras, const sim::World* world)
+    : cameras_(std::move(cameras)), world_(world) {
+  if (!cameras_ || !world_) throw std::invalid_argument("SimCameras: null cameras or world");
+  renderer_ = cameras_->Acquire();
+  frames_.resize(cameras_->cameras().size());
+}
+
+SimCameras::~SimCameras() {
+  if (renderer_) cameras_->Return(std::move(renderer_));
+}
+
+robot::CameraStatus SimCameras::Latest(int camera, robot::CameraFrame* frame) {
+  if (camera < 0 || camera >= static_cast<int>(frames_.size())) return robot::CameraStatus::kError;
+  const long long step = static_cast<long long>(world_->steps());
+  if (step != rendered_step_) {
+    // Step t's frames as eval's PolicyController renders them (render's row t).
+    const Eigen::VectorXd state = world_->GetState();
+    for (size_t k = 0; k < frames_.size(); ++k) {
+      renderer_->RenderState(world_->params(), state, world_->steps(), static_cast<int>(k), &frames_[k]);
+    }
+    rendered_step_ = step;
+    ++renders_;
+  }
+  const render::Image& im = frames_[static_cast<size_t>(camera)];
+  frame->pixels = im.rgb.data();
+  frame->width = im.width;
+  frame->height = im.height;
+  frame->time = world_->time();
+  frame->seq = static_cast<std::uint64_t>(step);
+  return robot::CameraStatus::kOk;
 }
 
 }  // namespace dreamforge::tools

@@ -22,6 +22,8 @@
 #include "augment/evaluate.h"
 #include "policy/policy.h"
 #include "render/frames.h"
+#include "robot/bundle.h"
+#include "robot/camera.h"
 #include "robot/obs_layout.h"
 #include "robot/policy_runner.h"
 #include "sim/rollout.h"
@@ -42,11 +44,19 @@ class PolicyCameras {
   // Throws UsageError naming run.json when env_args has no camera of an image key or one
   // of another size than the policy's images (a file whose images `render` did not make).
   PolicyCameras(const policy::Policy& policy, std::shared_ptr<const sim::SceneModel> model);
+  // The cameras of an exported image policy: each bundle image's "camera" (policy.json
+  // images[k].camera, the spec its training frames were rendered with). Throws UsageError
+  // naming the bundle's policy.json and the image when one is missing or malformed.
+  PolicyCameras(const robot::Bundle& bundle, std::shared_ptr<const sim::SceneModel> model);
   const std::vector<render::CameraSpec>& cameras() const { return cameras_; }
   std::unique_ptr<render::FrameRenderer> Acquire();              // creates one if none is free
   void Return(std::unique_ptr<render::FrameRenderer> renderer);  // releases its context first
 
  private:
+  // Picks each image's camera from `known` by name (the key less "_image") and checks its
+  // size; `where` prefixes the errors.
+  void Init(const std::vector<robot::ImageInput>& images, const std::vector<render::CameraSpec>& known,
+            const std::string& where, std::shared_ptr<const sim::SceneModel> model);
   std::shared_ptr<const render::VisualModel> visual_;
   std::vector<render::CameraSpec> cameras_;
   std::mutex mu_;
@@ -89,5 +99,31 @@ augment::ControllerFactory PolicyFactory(std::shared_ptr<const policy::Policy> p
 
 // Throws UsageError when the policy was trained for another task than `task`.
 void CheckPolicyTask(const policy::Policy& policy, const std::string& task, const std::string& run);
+
+
+// The simulated cameras of `control --hardware sim`: a robot::CameraSource that renders the
+// world's current state for each of the bundle's images, through the same
+// FrameRenderer::RenderState as eval (state, step index and sensor noise of the step), so
+// the edge controller sees the frames eval's policy sees. Renders once per world step (the
+// first Latest of a step renders every camera); each frame is stamped with the world's time,
+// the time SimHardware::Read reports. Rendering allocates: the simulator is not real-time.
+class SimCameras : public robot::CameraSource {
+ public:
+  // `cameras` and `world` must outlive this source; borrows a renderer until destroyed.
+  SimCameras(std::shared_ptr<PolicyCameras> cameras, const sim::World* world);
+  ~SimCameras() override;
+  SimCameras(const SimCameras&) = delete;
+  SimCameras& operator=(const SimCameras&) = delete;
+  robot::CameraStatus Latest(int camera, robot::CameraFrame* frame) override;
+  std::uint64_t renders() const { return renders_; }  // world steps rendered
+
+ private:
+  std::shared_ptr<PolicyCameras> cameras_;
+  const sim::World* world_;
+  std::unique_ptr<render::FrameRenderer> renderer_;
+  std::vector<render::Image> frames_;
+  long long rendered_step_ = -1;
+  std::uint64_t renders_ = 0;
+};
 
 }  // namespace dreamforge::tools

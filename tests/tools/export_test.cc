@@ -221,6 +221,133 @@ TEST_P(ExportTest, AllImplementationsAgreeOnAThousandObservations) {
 
 INSTANTIATE_TEST_SUITE_P(Policies, ExportTest, ::testing::Values("mlp", "flow"));
 
+// Image policies (issue 16): a policy reading two cameras and the proprioception, exported
+// by the real binary, gives the same action chunks from the trained LibTorch model, the
+// native runtime (robot::ImageEncoder per camera), TorchScript in LibTorch and in Python,
+// and ONNX Runtime, for random observations and random raw uint8 frames. The frames go in
+// uncropped; each implementation applies the centre crop itself.
+class ImageExportTest : public test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
+
+constexpr int kImageSide = 48;  // a crop of 40 leaves the trunk a 5 x 5 map
+constexpr int kImageRows = 64;
+const std::vector<std::string> kCameras = {"agentview_image", "robot0_eye_in_hand_image"};
+
+TEST_P(ImageExportTest, AllImplementationsAgreeOnRawFrames) {
+  const std::string type = GetParam();
+  torch::set_num_threads(1);
+  const fs::path data = dir_ / "data.hdf5";
+  {
+    datasets::EpisodeWriter w(data, {{"env_name", "bottle_place"}});
+    for (int i = 0; i < 6; ++i) {
+      datasets::Episode ep = Synthetic(16, 300 + i);
+      ep.obs.erase("object");
+      ep.next_obs.erase("object");
+      std::mt19937_64 rng(900 + i);
+      for (const std::string& cam : kCameras) {
+        datasets::ImageSeq& im = ep.images[cam];
+        im.height = im.width = kImageSide;
+        im.channels = 3;
+        im.data.resize(16 * kImageSide * kImageSide * 3);
+        for (auto& v : im.data) v = static_cast<uint8_t>(rng() % 256);
+      }
+      w.Append(ep);
+    }
+    const auto [train, valid] = datasets::EpisodeWriter::SplitTrainValid(6, 0.2);
+    w.Close(train, valid);
+  }
+  policy::TrainOptions o;
+  o.type = policy::ParsePolicyType(type);
+  o.hidden = {64, 64};
+  o.epochs = 2;
+  o.batch = 32;
+  o.image_crop = 40;
+  o.image_features = 16;
+  o.image_keypoints = 8;
+  const fs::path run = dir_ / "run";
+  std::vector<std::string> keys = {"robot0_eef_pos", "robot0_gripper_qpos", "robot0_joint_pos"};
+  keys.insert(keys.end(), kCameras.begin(), kCameras.end());
+  policy::Train(policy::LoadTrainingData(data, keys), {}, o, run);
+  const fs::path bundle = dir_ / "bundle";
+  const CmdResult r = Shell(kBin + " export --policy " + run.string() + " --out " + bundle.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream json_in(bundle / "policy.json");
+  const nlohmann::json pj = nlohmann::json::parse(json_in);
+  ASSERT_EQ(pj.at("images").size(), 2u);
+  EXPECT_EQ(pj["images"][1]["key"], "robot0_eye_in_hand_image");
+  EXPECT_EQ(pj["images"][0]["encoder"]["crop_size"], 40);
+
+  const auto policy = policy::Policy::Load(run);
+  const int d = policy->model.obs_dim, width = policy->model.OutputDim();
+  torch::manual_seed(11);
+  const torch::Tensor obs = torch::randn({kImageRows, d}) * 0.3;
+  const torch::Tensor noise = torch::randn({kImageRows, width});
+  std::vector<torch::Tensor> frames;
+  for (size_t k = 0; k < kCameras.size(); ++k) {
+    frames.push_back(torch::randint(0, 256, {kImageRows, kImageSide, kImageSide, 3}, torch::kByte));
+  }
+  const torch::Tensor ref = policy::ExportedForward(*policy, obs, frames, noise).reshape({kImageRows, width});
+  EXPECT_GT(ref.std().item<double>(), 1e-4) << "the reference does not depend on its input";
+
+  // The native runtime: the frames through SetImages, one row at a time.
+  auto b = std::make_shared<const robot::Bundle>(robot::LoadBundle(bundle.string()));
+  ASSERT_EQ(b->encoders.size(), 2u);
+  robot::PolicyRuntime runtime(b);
+  ASSERT_EQ(runtime.image_count(), 2);
+  torch::Tensor native = torch::empty({kImageRows, width});
+  std::vector<float> z(d), chunk(width);
+  for (int row = 0; row < kImageRows; ++row) {
+    const std::vector<torch::Tensor> row_frames = {frames[0][row].contiguous(), frames[1][row].contiguous()};
+    const uint8_t* ptrs[2] = {row_frames[0].data_ptr<uint8_t>(), row_frames[1].data_ptr<uint8_t>()};
+    runtime.SetImages(ptrs);
+    runtime.NormalizeObs(obs[row].contiguous().data_ptr<float>(), z.data());
+    runtime.Predict(z.data(), noise[row].contiguous().data_ptr<float>(), chunk.data());
+    for (int h = 0; h < width / 7; ++h) {
+      runtime.DenormalizeAction(chunk.data() + 7 * h, native[row].data_ptr<float>() + 7 * h);
+    }
+  }
+  EXPECT_LT(WorstDifference(native, ref), kTolerance) << "native runtime";
+
+  torch::jit::Module ts = torch::jit::load((bundle / "policy.ts").string());
+  std::vector<torch::jit::IValue> in = {obs, frames[0], frames[1]};
+  if (type == "flow") in.push_back(noise);
+  const torch::Tensor ts_out = ts.forward(in).toTensor().reshape({kImageRows, width});
+  EXPECT_LT(WorstDifference(ts_out, ref), kTolerance) << "TorchScript in LibTorch";
+
+  nlohmann::json input = {{"obs", Rows(obs)}, {"images", nlohmann::json::array()}};
+  if (type == "flow") input["noise"] = Rows(noise);
+  for (size_t k = 0; k < kCameras.size(); ++k) {
+    const fs::path file = dir_ / (kCameras[k] + ".u8");
+    const torch::Tensor c = frames[k].contiguous();
+    std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), c.numel());
+    input["images"].push_back({{"key", kCameras[k]}, {"shape", c.sizes().vec()}, {"file", file.string()}});
+  }
+  std::ofstream(dir_ / "in.json") << input.dump();
+  const CmdResult py = Shell("/usr/bin/python3 " + kSource + "/tools/ts_check.py " + (bundle / "policy.ts").string() +
+                             " " + (dir_ / "in.json").string() + " " + (dir_ / "py.json").string());
+  ASSERT_EQ(py.status, 0) << py.output;
+  std::ifstream py_in(dir_ / "py.json");
+  const torch::Tensor py_out = FromJsonRows(nlohmann::json::parse(py_in)["actions"], width);
+  EXPECT_LT(WorstDifference(py_out, ref), kTolerance) << "TorchScript in Python";
+
+  ASSERT_TRUE(fs::exists(kSource + "/tools/onnx_check/node_modules/onnxruntime-node"))
+      << "ONNX Runtime is not installed: run tools/setup.sh";
+  const CmdResult ort = Shell("node " + kSource + "/tools/onnx_check/run.js " + (bundle / "policy.onnx").string() +
+                              " " + (dir_ / "in.json").string() + " " + (dir_ / "ort.json").string());
+  ASSERT_EQ(ort.status, 0) << ort.output;
+  std::ifstream ort_in(dir_ / "ort.json");
+  const nlohmann::json ort_json = nlohmann::json::parse(ort_in);
+  nlohmann::json expected_inputs = {"obs", kCameras[0], kCameras[1]};
+  if (type == "flow") expected_inputs.push_back("noise");
+  EXPECT_EQ(ort_json["inputs"], expected_inputs);
+  const torch::Tensor ort_out = FromJsonRows(ort_json["actions"], width);
+  EXPECT_LT(WorstDifference(ort_out, ref), kTolerance) << "ONNX Runtime";
+  std::printf("image %s: |ref| max %.3f; worst differences: native %.2e, TorchScript %.2e, Python %.2e, ONNX Runtime %.2e\n",
+              type.c_str(), ref.abs().max().item<double>(), WorstDifference(native, ref), WorstDifference(ts_out, ref),
+              WorstDifference(py_out, ref), WorstDifference(ort_out, ref));
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, ImageExportTest, ::testing::Values("mlp", "flow"));
+
 // An export that fails while writing (here: files limited to 16 KiB, so the weights do not
 // fit) exits 1, leaves no BUNDLE.tmp/ behind and the previous bundle as it was.
 class ExportFailureTest : public test::TempDirTest {};

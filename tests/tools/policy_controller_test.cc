@@ -15,7 +15,9 @@
 #include "render/camera.h"
 #include "render/dataset_render.h"
 #include "tests/common/test_util.h"
+#include "robot/controller.h"
 #include "tools/cli_util.h"
+#include "tools/sim_hardware.h"
 
 namespace dreamforge::tools {
 namespace {
@@ -135,6 +137,159 @@ TEST_F(PolicyControllerTest, ARunWithoutTheCameraIsRefusedNamingIt) {
   } catch (const UsageError& e) {
     EXPECT_THAT(e.what(), HasSubstr("no camera 'robot0_eye_in_hand'"));
   }
+}
+
+
+// The exported bundle on the edge path: robot::Controller with the native encoders, fed by
+// SimCameras, acts as eval's PolicyController (LibTorch, the same rendering) does, step
+// for step, in a held-out scene.
+TEST_F(PolicyControllerTest, TheEdgeControllerSeesTheFramesEvalSeesAndActsTheSame) {
+  const test::CmdResult r =
+      test::Shell(kBin + " export --policy " + (dir_ / "run").string() + " --out " + (dir_ / "bundle").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto bundle = std::make_shared<const robot::Bundle>(robot::LoadBundle((dir_ / "bundle").string()));
+  auto cameras = std::make_shared<PolicyCameras>(*bundle, model_);
+  const augment::PerturbationSpec spec = augment::LoadSpec(augment::DefaultSpecPath(policy_->task));
+  const sim::SceneParams params = augment::SampleScene(*model_, spec, 0, augment::kEvalIndexBit | 1);
+  sim::World world(model_, params);
+  std::unique_ptr<sim::Controller> eval_path = PolicyFactory(policy_, model_)();
+  eval_path->Reset(world);
+  SimHardware hardware(&world);
+  SimCameras sim_cameras(cameras, &world);
+  robot::Controller controller(bundle, PolicySeed(params));
+  controller.SetCameras(&sim_cameras, 0.05);
+  robot::RobotState state;
+  ASSERT_EQ(hardware.Read(&state), robot::HardwareStatus::kOk);
+  ASSERT_TRUE(controller.Start(state));
+  double worst = 0;
+  for (int t = 0; t < 30; ++t) {
+    // One observation (its noise is drawn once) for both paths, as SimHardware::Read reads it.
+    const sim::Observation obs = world.Observe();
+    const sim::Action eval_action = eval_path->Act(world, obs);
+    state.time = world.time();
+    state.q = obs.joint_pos;
+    state.qd = obs.joint_vel;
+    state.fingers = obs.gripper_qpos;
+    state.object_position = obs.object.segment<3>(0);
+    state.object_quaternion = obs.object.segment<4>(3);
+    state.target_position = obs.object.segment<3>(10);
+    robot::Command command;
+    controller.Compute(state, &command);
+    ASSERT_EQ(controller.safety().report().count(robot::SafetyEvent::kCameraFrame), 0u);
+    ASSERT_EQ(controller.safety().report().count(robot::SafetyEvent::kStaleFrame), 0u);
+    // The same frames: what eval's network read is what the controller's encoders read.
+    const auto* pc = dynamic_cast<PolicyController*>(eval_path.get());
+    for (int k = 0; k < 2; ++k) {
+      robot::CameraFrame frame;
+      ASSERT_EQ(sim_cameras.Latest(k, &frame), robot::CameraStatus::kOk);
+      ASSERT_TRUE(std::equal(pc->frames()[k].rgb.begin(), pc->frames()[k].rgb.end(), frame.pixels))
+          << "camera " << k << ", step " << t;
+    }
+    // The same low-dimensional observation (forward kinematics vs the simulator's link poses).
+    std::map<std::string, Eigen::VectorXf> by_key;
+    for (const std::string& key : policy_->normalizer.obs_keys) sim::ObservationValue(obs, key, &by_key[key]);
+    const std::vector<float> expected = policy::FlatObservation(*policy_, by_key);
+    double obs_worst = 0;
+    for (size_t i = 0; i < expected.size(); ++i)
+      obs_worst = std::max(obs_worst, static_cast<double>(std::abs(controller.observation()[i] - expected[i])));
+    double step_worst = 0;
+    for (int k = 0; k < 6; ++k) step_worst = std::max(step_worst, std::abs(controller.action()[k] - eval_action[k]));
+    ASSERT_LT(obs_worst, 1e-5) << "observation, step " << t;
+    worst = std::max(worst, step_worst);
+    ASSERT_EQ(controller.action()[6], eval_action[6]) << "gripper, step " << t;
+    controller.Commit(command);
+    world.Step(eval_action);
+  }
+  EXPECT_LT(worst, 1e-4) << "eval and controller actions differ";
+  EXPECT_EQ(sim_cameras.renders(), 30u);
+  std::printf("image mlp in a held-out scene: eval vs edge controller over 30 steps: worst action difference %.2e\n",
+              worst);
+}
+
+// A camera that gives nothing, the wrong size or an old frame holds the robot; the reason
+// is counted. Then a good frame gives a command again.
+class FakeCameras : public robot::CameraSource {
+ public:
+  robot::CameraStatus status = robot::CameraStatus::kOk;
+  int side = kSide;
+  double time = 0;
+  robot::CameraStatus Latest(int, robot::CameraFrame* f) override {
+    pixels_.assign(static_cast<size_t>(side) * side * 3, 128);
+    f->pixels = pixels_.data();
+    f->width = f->height = side;
+    f->time = time;
+    return status;
+  }
+
+ private:
+  std::vector<uint8_t> pixels_;
+};
+
+TEST_F(PolicyControllerTest, MissingWrongSizedOrStaleFramesHoldTheRobot) {
+  const test::CmdResult r =
+      test::Shell(kBin + " export --policy " + (dir_ / "run").string() + " --out " + (dir_ / "bundle").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto bundle = std::make_shared<const robot::Bundle>(robot::LoadBundle((dir_ / "bundle").string()));
+  sim::World world(model_, model_->Nominal());
+  SimHardware hardware(&world);
+  robot::Controller controller(bundle, 1);
+  robot::RobotState state;
+  ASSERT_EQ(hardware.Read(&state), robot::HardwareStatus::kOk);
+  ASSERT_TRUE(controller.Start(state));
+  const auto step = [&] {
+    robot::Command command;
+    const robot::StepOutcome o = controller.Step(state, &command);
+    EXPECT_EQ(command.hold, o == robot::StepOutcome::kHold);
+    return o;
+  };
+  const auto count = [&](robot::SafetyEvent e) { return controller.safety().report().count(e); };
+  EXPECT_EQ(step(), robot::StepOutcome::kHold);  // no camera source at all
+  EXPECT_EQ(count(robot::SafetyEvent::kCameraFrame), 1u);
+  FakeCameras fake;
+  fake.time = state.time;
+  controller.SetCameras(&fake, 0.1);
+  fake.status = robot::CameraStatus::kNoFrame;
+  EXPECT_EQ(step(), robot::StepOutcome::kHold);
+  fake.status = robot::CameraStatus::kOk;
+  fake.side = kSide / 2;
+  EXPECT_EQ(step(), robot::StepOutcome::kHold);
+  EXPECT_EQ(count(robot::SafetyEvent::kCameraFrame), 3u);
+  fake.side = kSide;
+  fake.time = state.time - 0.25;
+  EXPECT_EQ(step(), robot::StepOutcome::kHold);
+  fake.time = state.time + 0.25;  // from the future: a clock mix-up, held too
+  EXPECT_EQ(step(), robot::StepOutcome::kHold);
+  EXPECT_EQ(count(robot::SafetyEvent::kStaleFrame), 2u);
+  fake.time = state.time - 0.05;
+  EXPECT_EQ(step(), robot::StepOutcome::kCommand);
+  EXPECT_NEAR(controller.frame_ages()[0], 0.05, 1e-12);
+  EXPECT_EQ(controller.safety().report().holds, 5u);
+}
+
+TEST_F(PolicyControllerTest, ControlRunsAnImageBundleInSimAndRefusesItWithoutCameras) {
+  test::CmdResult r =
+      test::Shell(kBin + " export --policy " + (dir_ / "run").string() + " --out " + (dir_ / "bundle").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = test::Shell(kBin + " control --bundle " + (dir_ / "bundle").string() + " --hardware sim --episodes 2 --seed 4" +
+                  " --stats " + (dir_ / "stats.json").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(dir_ / "stats.json");
+  const nlohmann::json stats = nlohmann::json::parse(in);
+  EXPECT_EQ(stats["episodes"], 2);
+  EXPECT_EQ(stats["timing"]["safety_events"]["camera_frame"], 0) << stats.dump();
+  EXPECT_EQ(stats["timing"]["safety_events"]["stale_frame"], 0) << stats.dump();
+  // eval runs the same scenes with the LibTorch network: the same outcomes.
+  r = test::Shell(kBin + " eval --policy " + (dir_ / "run").string() + " --episodes 2 --seed 4 --workers 1 --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json eval = nlohmann::json::parse(r.output.substr(r.output.find("\n{") + 1));
+  // (Failure reasons differ by design: eval ends an episode on an IK failure, the controller
+  // holds and goes on.)
+  EXPECT_EQ(eval["successes"], stats["successes"]);
+
+  r = test::Shell(kBin + " control --bundle " + (dir_ / "bundle").string() + " --hardware mock --duration 1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("reads cameras (agentview_image, robot0_eye_in_hand_image)"));
+  EXPECT_THAT(r.output, HasSubstr("--hardware sim"));
 }
 
 }  // namespace

@@ -101,11 +101,17 @@ TEST_F(TrainCliTest, ImagePolicyTrainsOnARenderedFileAndEvaluatesWithCamerasInTh
   ASSERT_NE(brace, std::string::npos) << r.output;
   EXPECT_EQ(nlohmann::json::parse(r.output.substr(brace + 1))["episodes"], 1);
 
-  // Not exported yet: one line.
+  // The bundle carries the encoders (tools_export_test checks its numbers).
   r = Shell(kBin + " export --policy " + run.string() + " --out " + (dir_ / "bundle").string());
-  EXPECT_EQ(r.status, 2);
-  EXPECT_THAT(r.output, HasSubstr("an image policy (agentview_image, robot0_eye_in_hand_image)"));
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream bundle_json(dir_ / "bundle" / "policy.json");
+  const nlohmann::json pj = nlohmann::json::parse(bundle_json);
+  ASSERT_EQ(pj["images"].size(), 2u);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(pj["images"][k]["key"], j["images"][k]["key"]);
+    EXPECT_EQ(pj["images"][k]["encoder"], j["images"][k]["encoder"]);
+    EXPECT_EQ(pj["images"][k]["camera"]["width"], 64) << pj["images"][k].dump();  // as rendered
+  }
 
   // A file without the images: one line naming the file and the key, and how to render it.
   r = Shell(kBin + " dream --demo " + kDemo + " --count 2 --seed 3 --workers 1 --out " +
