@@ -85,16 +85,38 @@ void SaveWeights(const Net& net, const fs::path& path) {
   SaveArchiveAtomic(archive, path);
 }
 
+// TrainOptions::image_jitter / image_noise on uint8 crops (B, c, c, 3) -> float in [0, 1],
+// every draw from `gen` (the whole global batch, camera by camera, as the crops).
+torch::Tensor AugmentCrops(const torch::Tensor& crops, double jitter, double noise, torch::Generator& gen) {
+  const int64_t b = crops.size(0);
+  const torch::TensorOptions f = torch::TensorOptions(torch::kFloat);
+  torch::Tensor x = crops.to(torch::kFloat).div(255.0);
+  if (jitter > 0) {
+    const torch::Tensor gain = 1 + jitter * (2 * torch::rand({b, 1, 1, 3}, gen, f) - 1);
+    const torch::Tensor contrast = 1 + jitter * (2 * torch::rand({b, 1, 1, 1}, gen, f) - 1);
+    const torch::Tensor offset = 0.5 * jitter * (2 * torch::rand({b, 1, 1, 1}, gen, f) - 1);
+    const torch::Tensor mean = x.mean({1, 2, 3}, /*keepdim=*/true);
+    x = ((x - mean) * contrast + mean) * gain + offset;
+  }
+  if (noise > 0) x = x + noise * torch::randn(x.sizes(), gen, f);
+  return x.clamp(0.0, 1.0);
+}
+
 // The cropped images of samples `idx` for net->Condition, on `device`: the crops of the
-// whole batch `idx` (random from `gen` in training mode), then its rows [lo, hi).
+// whole batch `idx` (random from `gen` in training mode), augmented when `options` asks
+// (training only), then its rows [lo, hi).
 std::vector<torch::Tensor> BatchImages(const Net& net, const TrainingData& data,
                                        const torch::Tensor& idx,
                                        c10::optional<torch::Generator> gen,
-                                       const torch::Device& device, int64_t lo, int64_t hi) {
+                                       const torch::Device& device, int64_t lo, int64_t hi,
+                                       const TrainOptions* augment = nullptr) {
   if (data.images.empty()) return {};
   std::vector<torch::Tensor> batch;
   for (const torch::Tensor& images : data.images) batch.push_back(images.index_select(0, idx));
   std::vector<torch::Tensor> cropped = net->CropImages(batch, gen);
+  if (augment && gen && (augment->image_jitter > 0 || augment->image_noise > 0)) {
+    for (torch::Tensor& c : cropped) c = AugmentCrops(c, augment->image_jitter, augment->image_noise, *gen);
+  }
   for (torch::Tensor& c : cropped) c = c.slice(0, lo, hi).to(device);
   return cropped;
 }
@@ -204,6 +226,8 @@ void TrainOptions::Validate() const {
   if (image_crop < 0) throw PolicyError("--image-crop: must be >= 0 (0: the image side - 8)");
   if (image_features < 1) throw PolicyError("--image-features: must be >= 1");
   if (image_keypoints < 1) throw PolicyError("--image-keypoints: must be >= 1");
+  if (!(image_jitter >= 0 && image_jitter <= 1)) throw PolicyError("--image-jitter: must be in [0, 1]");
+  if (!(image_noise >= 0 && image_noise <= 1)) throw PolicyError("--image-noise: must be in [0, 1]");
   for (int h : hidden) {
     if (h < 1 || h > robot::kMaxHiddenWidth) {
       throw PolicyError("--hidden " + std::to_string(h) + ": expected an integer width in 1.." +
@@ -257,7 +281,8 @@ std::vector<ImageInput> ImageInputsFor(const TrainingData& data, const TrainOpti
 nlohmann::json TrainOptions::ToJson() const {
   return {{"policy", ToString(type)}, {"epochs", Epochs()}, {"batch", batch},
           {"lr", lr},                 {"schedule", "cosine"}, {"weight_decay", weight_decay},
-          {"grad_clip", grad_clip},   {"seed", seed},        {"optimizer", "adam"}};
+          {"grad_clip", grad_clip},   {"seed", seed},        {"optimizer", "adam"},
+          {"image_jitter", image_jitter}, {"image_noise", image_noise}};
 }
 
 nlohmann::json EpochReport::ToJson() const {
@@ -442,7 +467,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       const std::vector<torch::Tensor> crops =
           BatchImages(net, data, batch_idx,
                       MakeGenerator(Mix(options.seed ^ kCropSalt, static_cast<uint64_t>(step))),
-                      device, lo, hi);
+                      device, lo, hi, &options);
       obs = obs.to(device);
       target = target.to(device);
       lr = options.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps)));

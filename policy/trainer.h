@@ -47,6 +47,13 @@ struct TrainOptions {
   int image_features = 64;   // features per camera
   int image_keypoints = 32;  // spatial-softmax keypoints per camera
   bool image_group_norm = true;
+  // Photometric augmentation of the training crops (never at validation or evaluation),
+  // drawn per image from the step's generator after the crop: a per-channel colour gain and
+  // a contrast factor in 1 +- image_jitter, a brightness offset in +- image_jitter / 2, then
+  // Gaussian pixel noise of standard deviation image_noise, on x / 255, clamped to [0, 1].
+  // 0 and 0: off (crops only, as robomimic).
+  double image_jitter = 0;
+  double image_noise = 0;
 
   int Epochs() const { return epochs > 0 ? epochs : 40; }
   // Throws PolicyError naming the option (the device included: parsed, and CUDA present).

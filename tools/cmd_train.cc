@@ -177,6 +177,13 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--image-group-norm", a->options.image_group_norm,
                   "Image keys: GroupNorm after each conv (true|false)")
       ->capture_default_str();
+  cmd->add_option("--image-jitter", a->options.image_jitter,
+                  "Image keys: colour jitter of the training crops (per image: channel gains and contrast in 1 +- J, "
+                  "brightness +- J/2; 0: off)")
+      ->capture_default_str();
+  cmd->add_option("--image-noise", a->options.image_noise,
+                  "Image keys: Gaussian pixel noise on the training crops, standard deviation on x / 255 (0: off)")
+      ->capture_default_str();
   cmd->add_option("--image-memory", a->image_memory_mib,
                   "Image keys: MiB of images the training data may hold in memory (all of the "
                   "file's frames are loaded)")
