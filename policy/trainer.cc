@@ -295,6 +295,7 @@ nlohmann::json EpochReport::ToJson() const {
     j["allreduce_seconds"] = allreduce_seconds;
     j["train_seconds"] = train_seconds;
   }
+  j["time"] = {{"data", data_seconds}, {"step", train_seconds - data_seconds}, {"validation", validation_seconds}};
   j["valid_loss"] = std::isnan(valid_loss) ? nlohmann::json(nullptr) : nlohmann::json(valid_loss);
   j["success_rate"] = success_rate ? nlohmann::json(*success_rate) : nlohmann::json(nullptr);
   return j;
@@ -441,7 +442,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
   for (int epoch = start_epoch + 1; epoch <= epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     const double allreduce_before = parallel ? parallel->allreduce_seconds() : 0.0;
-    double train_seconds = 0;
+    double train_seconds = 0, data_seconds = 0;
     net->train();
     const torch::Tensor order =
         data.train_index.index_select(0, torch::randperm(n_train, MakeGenerator(Mix(options.seed, epoch))));
@@ -470,6 +471,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
                       device, lo, hi, &options);
       obs = obs.to(device);
       target = target.to(device);
+      data_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       lr = options.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps)));
       for (auto& group : optimizer.param_groups()) {
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
@@ -507,6 +509,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
     report.samples_per_s = static_cast<double>(n_train) / std::max(train_seconds, 1e-9);
     report.processes = world;
     report.train_seconds = train_seconds;
+    report.data_seconds = data_seconds;
     report.allreduce_seconds = parallel ? parallel->allreduce_seconds() - allreduce_before : 0.0;
     if (!leader) {  // the rest is rank 0's: validation, rollouts, files, hooks
       result.epochs_done = epoch;
@@ -514,6 +517,7 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       if (options.stop_after > 0 && run_epochs >= options.stop_after) break;
       continue;
     }
+    const auto validation_start = std::chrono::steady_clock::now();
     report.valid_loss = has_valid ? MeanLoss(net, data, data.valid_index, options.seed, device)
                                   : std::numeric_limits<double>::quiet_NaN();
     const bool evaluate = hooks.rollout_eval && options.eval_every > 0 &&
@@ -523,6 +527,8 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
       report.success_rate = hooks.rollout_eval(Policy::FromNet(run, net), epoch);
       net->train();
     }
+    report.validation_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - validation_start).count();
     const double loss_for_best = has_valid ? report.valid_loss : report.train_loss;
     if (best.Improves(report.success_rate, loss_for_best)) {
       best.epoch = epoch;

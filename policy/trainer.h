@@ -74,6 +74,12 @@ struct EpochReport {
   int processes = 1;             // data-parallel ranks (policy/distributed.h)
   double allreduce_seconds = 0;  // of this epoch, in the gradient all-reduce (rank 0's)
   double train_seconds = 0;      // of this epoch, in training steps (all-reduce included)
+  // Of train_seconds, the batch's data: gathering rows and, for image policies, the crops
+  // and augmentation of every camera (the rest is forward, backward and the optimizer).
+  double data_seconds = 0;
+  // metrics.jsonl also gets "time": {"data": s, "step": s, "validation": s} (validation:
+  // the validation loss and any rollouts) and, with several processes, the fields above.
+  double validation_seconds = 0;
   nlohmann::json ToJson() const;
 };
 

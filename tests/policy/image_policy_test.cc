@@ -154,6 +154,12 @@ TEST_F(ImagePolicyTest, TrainsWritesTheEncodersToRunJsonAndTheLossFalls) {
   const double first = m.front()["train_loss"], last = m.back()["train_loss"];
   EXPECT_LT(last, 0.5 * first) << "train loss " << first << " -> " << last;
   EXPECT_LT(m.back()["valid_loss"].get<double>(), m.front()["valid_loss"].get<double>());
+  // Where the epoch's time went: the batches' data (rows, crops), the steps, validation.
+  for (const char* part : {"data", "step", "validation"}) {
+    EXPECT_GT(m.back()["time"][part].get<double>(), 0.0) << part;
+  }
+  EXPECT_LE(m.back()["time"]["data"].get<double>() + m.back()["time"]["step"].get<double>(),
+            m.back()["seconds"].get<double>());
 
   // The run loads back with its encoders (weights by name, shapes checked).
   const auto policy = Policy::Load(dir_ / "run");

@@ -185,6 +185,7 @@ std::map<std::string, std::string> TrainOutcome(const fs::path& run) {
     if (m.is_object()) {
       m.erase("seconds");
       m.erase("samples_per_s");
+      m.erase("time");  // where the seconds went: timing, not results
     }
     out["metrics.jsonl:" + std::to_string(++line_no)] = m.is_discarded() ? "unparsable: " + line : m.dump();
   }
