@@ -5,14 +5,18 @@
 # Output: runs/<name>/ (demo.hdf5, dreams.hdf5, policy/, eval_policy.json,
 # eval_replay.json, bundle/, control.json, report.html).
 #
-#   tools/run.sh [--task bottle_place|cube_stack] [--name NAME] [--policy mlp|flow] [--quick]
+#   tools/run.sh [--task bottle_place|cube_stack] [--name NAME]
+#                [--policy mlp|flow|image-mlp|image-flow] [--quick]
 #                [--dreams N] [--epochs E] [--episodes N]
 #
 # --task picks datasets/demos/<task>.script.yaml (default bottle_place); --name (or NAME)
-# picks the run folder (default "default"); --policy mlp (default) or flow. Defaults:
-# 10,000 dreams, 20 epochs (flow 8), 200 evaluation and control episodes; --quick: 50 dreams,
-# 5 epochs, 20 episodes. Each stage's output is cached by the content of its inputs
-# (runs/<name>/.stages/): a rerun skips finished stages and redoes only what changed.
+# picks the run folder (default "default"); --policy mlp (default) or flow read the
+# object's pose; image-mlp and image-flow read the two cameras (agentview and the wrist,
+# 84x84, rendered with the dreams) and the proprioception instead. Defaults: 10,000 dreams
+# (image policies: 200, whose frames fit the training memory limit), 20 epochs (flow 8),
+# 200 evaluation and control episodes; --quick: 50 dreams, 5 epochs, 20 episodes. Each
+# stage's output is cached by the content of its inputs (runs/<name>/.stages/): a rerun
+# skips finished stages and redoes only what changed.
 set -euo pipefail
 
 usage() {
@@ -24,7 +28,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 task=bottle_place
 NAME="${NAME:-default}"
 policy=mlp
-dreams=10000 epochs="" episodes=200
+dreams="" epochs="" episodes=200
 need_value() { [[ $# -ge 2 ]] || { echo "run.sh: $1 needs a value" >&2; exit 2; }; }
 while (( $# )); do
   case "$1" in
@@ -55,8 +59,22 @@ if [[ ! "$NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
   echo "run.sh: --name '$NAME': use letters, digits, '.', '_' or '-' (no '/')" >&2
   exit 2
 fi
-[[ "$policy" == mlp || "$policy" == flow ]] || { echo "run.sh: --policy '$policy': expected mlp or flow" >&2; exit 2; }
-[[ -n "$epochs" ]] || { [[ "$policy" == mlp ]] && epochs=20 || epochs=8; }
+case "$policy" in
+  mlp|flow|image-mlp|image-flow) ;;
+  *) echo "run.sh: --policy '$policy': expected mlp, flow, image-mlp or image-flow" >&2; exit 2 ;;
+esac
+head="${policy#image-}"
+dream_args=() train_args=()
+if [[ "$policy" == image-* ]]; then
+  # The cameras render with the dreams; the policy reads them and the proprioception (no
+  # object pose). One LibTorch thread: measured faster than two beside the loader.
+  dream_args=(--cameras agentview,robot0_eye_in_hand --size 84)
+  train_args=(--obs-keys robot0_eef_pos robot0_gripper_qpos robot0_joint_pos agentview_image
+              robot0_eye_in_hand_image --threads 1)
+  [[ -n "$dreams" ]] || dreams=200
+fi
+[[ -n "$dreams" ]] || dreams=10000
+[[ -n "$epochs" ]] || { [[ "$head" == mlp ]] && epochs=20 || epochs=8; }
 for v in dreams epochs episodes; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --$v '${!v}': expected a positive integer" >&2; exit 2; }
 done
@@ -112,10 +130,10 @@ stage() {
 
 stage 3 record "$out/demo.hdf5" "task=$task $script" -- \
   "$bin" record --task "$task" --device "script:$script" --out "$out/demo.hdf5"
-stage 4 dream "$out/dreams.hdf5" "count=$dreams $out/demo.hdf5 $spec" -- \
-  "$bin" dream --demo "$out/demo.hdf5" --count "$dreams" --out "$out/dreams.hdf5"
+stage 4 dream "$out/dreams.hdf5" "count=$dreams ${dream_args[*]} $out/demo.hdf5 $spec" -- \
+  "$bin" dream --demo "$out/demo.hdf5" --count "$dreams" "${dream_args[@]}" --out "$out/dreams.hdf5"
 stage 5 train "$out/policy" "policy=$policy epochs=$epochs $out/dreams.hdf5" -- \
-  "$bin" train --data "$out/dreams.hdf5" --policy "$policy" --epochs "$epochs" --out "$out/policy"
+  "$bin" train --data "$out/dreams.hdf5" --policy "$head" --epochs "$epochs" "${train_args[@]}" --out "$out/policy"
 json_to() {  # json_to FILE command...: the command's stdout into FILE, through a .tmp
   local file="$1"
   shift
