@@ -91,6 +91,29 @@ torch::Tensor FromJsonRows(const nlohmann::json& rows, int64_t width) {
   return t;
 }
 
+// The external checkers: TorchScript in Python (Debian python3-torch) and ONNX Runtime
+// (tools/onnx_check, installed by tools/setup.sh).
+const std::string kPythonCheck = "/usr/bin/python3 " + kSource + "/tools/ts_check.py";
+const std::string kOnnxCheck = "node " + kSource + "/tools/onnx_check/run.js";
+
+// Runs a checker on `model` with dir/in.json; its JSON output, or null (and a test failure)
+// when it fails.
+nlohmann::json RunChecker(const std::string& checker, const fs::path& model, const fs::path& dir,
+                          const std::string& name) {
+  if (checker == kOnnxCheck && !fs::exists(kSource + "/tools/onnx_check/node_modules/onnxruntime-node")) {
+    ADD_FAILURE() << "ONNX Runtime is not installed: run tools/setup.sh";
+    return nullptr;
+  }
+  const fs::path out = dir / (name + ".json");
+  const CmdResult r = Shell(checker + " " + model.string() + " " + (dir / "in.json").string() + " " + out.string());
+  if (r.status != 0) {
+    ADD_FAILURE() << name << ": " << r.output;
+    return nullptr;
+  }
+  std::ifstream in(out);
+  return nlohmann::json::parse(in);
+}
+
 class ExportTest : public test::TempDirTest, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(ExportTest, AllImplementationsAgreeOnAThousandObservations) {
@@ -162,20 +185,11 @@ TEST_P(ExportTest, AllImplementationsAgreeOnAThousandObservations) {
   nlohmann::json input = {{"obs", Rows(obs)}};
   if (type == "flow") input["noise"] = Rows(noise);
   std::ofstream(dir_ / "in.json") << input.dump();
-  const CmdResult py = Shell("/usr/bin/python3 " + kSource + "/tools/ts_check.py " + (bundle / "policy.ts").string() +
-                             " " + (dir_ / "in.json").string() + " " + (dir_ / "py.json").string());
-  ASSERT_EQ(py.status, 0) << py.output;
-  std::ifstream py_in(dir_ / "py.json");
-  EXPECT_LT(WorstDifference(FromJsonRows(nlohmann::json::parse(py_in)["actions"], width), ref), kTolerance)
-      << "TorchScript in Python";
-
-  ASSERT_TRUE(fs::exists(kSource + "/tools/onnx_check/node_modules/onnxruntime-node"))
-      << "ONNX Runtime is not installed: run tools/setup.sh";
-  const CmdResult ort = Shell("node " + kSource + "/tools/onnx_check/run.js " + (bundle / "policy.onnx").string() +
-                              " " + (dir_ / "in.json").string() + " " + (dir_ / "ort.json").string());
-  ASSERT_EQ(ort.status, 0) << ort.output;
-  std::ifstream ort_in(dir_ / "ort.json");
-  const nlohmann::json ort_json = nlohmann::json::parse(ort_in);
+  const nlohmann::json py = RunChecker(kPythonCheck, bundle / "policy.ts", dir_, "py");
+  ASSERT_FALSE(py.is_null());
+  EXPECT_LT(WorstDifference(FromJsonRows(py["actions"], width), ref), kTolerance) << "TorchScript in Python";
+  const nlohmann::json ort_json = RunChecker(kOnnxCheck, bundle / "policy.onnx", dir_, "ort");
+  ASSERT_FALSE(ort_json.is_null());
   EXPECT_LT(WorstDifference(FromJsonRows(ort_json["actions"], width), ref), kTolerance) << "ONNX Runtime";
   std::printf(", ONNX Runtime %.2e\n", WorstDifference(FromJsonRows(ort_json["actions"], width), ref));
 
@@ -322,20 +336,12 @@ TEST_P(ImageExportTest, AllImplementationsAgreeOnRawFrames) {
     input["images"].push_back({{"key", kCameras[k]}, {"shape", c.sizes().vec()}, {"file", file.string()}});
   }
   std::ofstream(dir_ / "in.json") << input.dump();
-  const CmdResult py = Shell("/usr/bin/python3 " + kSource + "/tools/ts_check.py " + (bundle / "policy.ts").string() +
-                             " " + (dir_ / "in.json").string() + " " + (dir_ / "py.json").string());
-  ASSERT_EQ(py.status, 0) << py.output;
-  std::ifstream py_in(dir_ / "py.json");
-  const torch::Tensor py_out = FromJsonRows(nlohmann::json::parse(py_in)["actions"], width);
+  const nlohmann::json py = RunChecker(kPythonCheck, bundle / "policy.ts", dir_, "py");
+  ASSERT_FALSE(py.is_null());
+  const torch::Tensor py_out = FromJsonRows(py["actions"], width);
   EXPECT_LT(WorstDifference(py_out, ref), kTolerance) << "TorchScript in Python";
-
-  ASSERT_TRUE(fs::exists(kSource + "/tools/onnx_check/node_modules/onnxruntime-node"))
-      << "ONNX Runtime is not installed: run tools/setup.sh";
-  const CmdResult ort = Shell("node " + kSource + "/tools/onnx_check/run.js " + (bundle / "policy.onnx").string() +
-                              " " + (dir_ / "in.json").string() + " " + (dir_ / "ort.json").string());
-  ASSERT_EQ(ort.status, 0) << ort.output;
-  std::ifstream ort_in(dir_ / "ort.json");
-  const nlohmann::json ort_json = nlohmann::json::parse(ort_in);
+  const nlohmann::json ort_json = RunChecker(kOnnxCheck, bundle / "policy.onnx", dir_, "ort");
+  ASSERT_FALSE(ort_json.is_null());
   nlohmann::json expected_inputs = {"obs", kCameras[0], kCameras[1]};
   if (type == "flow") expected_inputs.push_back("noise");
   EXPECT_EQ(ort_json["inputs"], expected_inputs);
