@@ -364,6 +364,13 @@ TrainResult Train(const TrainingData& data, const nlohmann::json& data_info,
         Mismatch(run_json, std::string("train.") + field, "differs");
       }
     }
+    // The augmentation (a run from before it existed had none: 0).
+    for (const char* field : {"image_jitter", "image_noise"}) {
+      const nlohmann::json was = old_train.value(field, nlohmann::json(0.0));
+      if (!was.is_number() || was.get<double>() != run["train"][field].get<double>()) {
+        Mismatch(run_json, std::string("train.") + field, "differs");
+      }
+    }
     if (fs::exists(last_pt)) {
       CheckCheckpointVersion(old, last_pt);
       try {

@@ -201,7 +201,7 @@ TEST_F(ImagePolicyTest, TheSameSeedGivesTheSameWeights) {
   }
 }
 
-TEST_F(ImagePolicyTest, ColourJitterAndNoiseAreSeededChangeTrainingAndAreRecorded) {
+TEST_F(ImagePolicyTest, ColourJitterAndNoiseAreSeededChangeTrainingAndAreRecordedAndKeptOnResume) {
   const TrainingData data = LoadTrainingData(WriteData(6, 10), kKeys);
   TrainOptions aug = Small(PolicyType::kMlp, 2);
   aug.image_jitter = 0.3;
@@ -214,6 +214,19 @@ TEST_F(ImagePolicyTest, ColourJitterAndNoiseAreSeededChangeTrainingAndAreRecorde
   const nlohmann::json run = ReadRunJson(dir_ / "aug_a");
   EXPECT_DOUBLE_EQ(run["train"]["image_jitter"].get<double>(), 0.3);
   EXPECT_DOUBLE_EQ(run["train"]["image_noise"].get<double>(), 0.05);
+  // A resumed run keeps its augmentation: another one is refused, naming the field.
+  TrainOptions first = Small(PolicyType::kMlp, 3);
+  first.stop_after = 1;
+  Train(data, {}, first, dir_ / "resume");
+  TrainOptions changed = first;
+  changed.resume = true;
+  changed.image_jitter = 0.2;
+  try {
+    Train(data, {}, changed, dir_ / "resume");
+    FAIL() << "a resume with another --image-jitter was accepted";
+  } catch (const PolicyError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("train.image_jitter: differs"));
+  }
   TrainOptions bad = Small(PolicyType::kMlp, 1);
   bad.image_jitter = 1.5;
   try {
