@@ -181,6 +181,52 @@ sim::Action SegmentController::Act(const sim::World& world, const sim::Observati
   return sim::TrackingAction(world, desired_, previous, gripper_);
 }
 
+const char* SegmentController::Phase() const {
+  if (Finished()) return "hold";
+  if (segment_ == 0) return gripper_ > 0.0 ? "grasp" : "reach";
+  if (segment_ + 1 == source_.segments.size()) return "retract";
+  return step_ <= bridge_steps_ ? "carry" : "place";  // step_ counts the step just commanded
+}
+
+namespace {
+
+// Charges the physics time of each control step to the phase its command belonged to.
+class PhaseTimer : public sim::Controller {
+ public:
+  PhaseTimer(SegmentController* inner, const sim::World& world, DreamResult* result)
+      : inner_(inner), world_(world), result_(result) {}
+  void Reset(const sim::World& world) override {
+    inner_->Reset(world);
+    phase_ = nullptr;
+    last_ = world_.bullet().physics_seconds();
+  }
+  sim::Action Act(const sim::World& world, const sim::Observation& obs) override {
+    Charge();
+    const sim::Action a = inner_->Act(world, obs);
+    phase_ = inner_->Phase();
+    return a;
+  }
+  bool Finished() const override { return inner_->Finished(); }
+  // Charges the time since the last call to the current phase (call once more at the end).
+  void Charge() {
+    const double now = world_.bullet().physics_seconds();
+    if (phase_) {
+      result_->phase_seconds[phase_] += now - last_;
+      ++result_->phase_steps[phase_];
+    }
+    last_ = now;
+  }
+
+ private:
+  SegmentController* inner_;
+  const sim::World& world_;
+  DreamResult* result_;
+  const char* phase_ = nullptr;
+  double last_ = 0.0;
+};
+
+}  // namespace
+
 std::string FailureReason(const sim::RolloutResult& r) {
   switch (r.outcome) {
     case sim::Outcome::kUnstable: return "unstable";
@@ -212,11 +258,13 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
     const uint64_t key = DreamKey(i, static_cast<uint64_t>(j));
     const sim::SceneParams params = SampleScene(model, source.spec, source.seed, key);
     sim::World world(source.model, params);
-    SegmentController controller(source);
+    SegmentController segments(source);
+    PhaseTimer controller(&segments, world, &result);
     sim::RolloutOptions options;
     options.max_steps = RolloutBudget(source);
     options.success_after_finish = true;  // the demo's retract is part of the dream
     sim::RolloutResult r = sim::Rollout(world, controller, options);
+    controller.Charge();
     ++result.attempts;
     result.physics_steps += static_cast<double>(r.steps) * model.physics().substeps;
     result.physics_seconds += world.bullet().physics_seconds();

@@ -51,6 +51,11 @@ class SegmentController : public sim::Controller {
   sim::Action Act(const sim::World& world, const sim::Observation& obs) override;
   // Every segment ran (afterwards Act holds the last pose).
   bool Finished() const override { return segment_ >= source_.segments.size(); }
+  // The phase of the step the last Act() commanded, for profiles: "reach" (to the object,
+  // gripper open), "grasp" (closing and the lift), "carry" (the bridge to the next
+  // segment's frame), "place" (that segment's demo motion), "retract" (the last segment:
+  // release and retract), "hold" (all done, waiting for success to hold).
+  const char* Phase() const;
 
  private:
   void StartSegment(const sim::World& world);
@@ -78,6 +83,9 @@ struct DreamResult {
   double physics_steps = 0;              // physics steps simulated, all attempts
   double physics_seconds = 0;            // time inside Bullet's step, all attempts
   double total_seconds = 0;              // time in MakeDream, all attempts
+  // Time inside Bullet's step and control steps, per SegmentController::Phase(), all attempts.
+  std::map<std::string, double> phase_seconds;
+  std::map<std::string, int64_t> phase_steps;
 };
 
 // Why a failed rollout failed: unstable, ik_failure, dropped, grasp_failed (never lifted,

@@ -83,4 +83,30 @@ EvalResult Evaluate(std::shared_ptr<const sim::SceneModel> model, const Perturba
   return result;
 }
 
+GraspPlaceMeasure MeasureGraspAndPlace(const datasets::Episode& episode, const std::string& object,
+                                       double lift) {
+  GraspPlaceMeasure m;
+  const auto obj = episode.object_poses.find(object);
+  const auto target = episode.object_poses.find("target");
+  const int n = episode.num_samples();
+  if (obj == episode.object_poses.end() || obj->second.rows() < n || n == 0) return m;
+  // Rows are row-major 4x4 poses: the translation is at 3, 7 and 11.
+  auto x = [&](const datasets::MatrixRXd& p, int t) { return Eigen::Vector3d(p(t, 3), p(t, 7), p(t, 11)); };
+  if (target != episode.object_poses.end() && target->second.rows() >= n) {
+    m.place_error = (x(obj->second, n - 1) - x(target->second, n - 1)).head<2>().norm();
+  }
+  int close = 0;
+  while (close < n && !(episode.actions(close, 6) > 0.0f)) ++close;
+  if (close == n) return m;
+  const Eigen::Vector3d at_close = x(obj->second, close);
+  for (int t = close; t < n; ++t) {
+    const Eigen::Vector3d p = x(obj->second, t);
+    if (p.z() >= at_close.z() + lift) {
+      m.slide = (p - at_close).head<2>().norm();
+      break;
+    }
+  }
+  return m;
+}
+
 }  // namespace dreamforge::augment

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "augment/perturbation.h"
+#include "datasets/episode.h"
 #include "sim/rollout.h"
 
 namespace dreamforge::augment {
@@ -43,5 +45,17 @@ using ControllerFactory = std::function<std::unique_ptr<sim::Controller>()>;
 EvalResult Evaluate(std::shared_ptr<const sim::SceneModel> model, const PerturbationSpec& spec,
                     uint64_t seed, int episodes, int workers, const ControllerFactory& factory,
                     const std::function<void(int64_t done)>& on_progress = {});
+
+// How a recorded episode handled its object, from the episode alone (m):
+//  - slide: how far the object moved over the table (horizontally) between the first close
+//    command and the first step at which it had risen `lift` above its height then;
+//  - place_error: its horizontal distance from the target frame's origin at the last step.
+// NaN where the episode never closed the gripper or never lifted the object that far.
+struct GraspPlaceMeasure {
+  double slide = std::numeric_limits<double>::quiet_NaN();
+  double place_error = std::numeric_limits<double>::quiet_NaN();
+};
+GraspPlaceMeasure MeasureGraspAndPlace(const datasets::Episode& episode, const std::string& object,
+                                       double lift = 0.01);
 
 }  // namespace dreamforge::augment

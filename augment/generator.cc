@@ -101,6 +101,11 @@ nlohmann::json GeneratorSummary::ToJson(const PerturbationSpec& spec,
   double xl, xh, yl, yh;
   range("object_x", nominal.object_start[0].x(), &xl, &xh);
   range("object_y", nominal.object_start[0].y(), &yl, &yh);
+  nlohmann::json phases = nlohmann::json::object();
+  for (const auto& [phase, t] : phase_seconds) {
+    const auto it = phase_steps.find(phase);
+    phases[phase] = {{"seconds", t}, {"control_steps", it == phase_steps.end() ? 0 : it->second}};
+  }
   return {{"attempts", attempts},
           {"kept", kept},
           {"failures", failures_json},
@@ -111,6 +116,7 @@ nlohmann::json GeneratorSummary::ToJson(const PerturbationSpec& spec,
           {"physics_steps", physics_steps},
           {"physics_seconds", physics_seconds},
           {"dream_seconds", dream_seconds},
+          {"physics_by_phase", phases},
           {"resumed_chunks", resumed_chunks},
           {"diversity",
            {{"object_xy_grid", "10x10 over the spec's object_x/object_y range"},
@@ -419,6 +425,8 @@ GeneratorSummary GenerateDreams(const DreamSource& source, const std::string& ou
         }
         summary.physics_seconds += r.physics_seconds;
         summary.dream_seconds += r.total_seconds;
+        for (const auto& [phase, t] : r.phase_seconds) summary.phase_seconds[phase] += t;
+        for (const auto& [phase, n] : r.phase_steps) summary.phase_steps[phase] += n;
         AddDreamStats(r, &stats);
         const std::string name = writer.Append(r.episode);
         (IsValid(work[pos]) ? valid : train).push_back(name);

@@ -45,6 +45,9 @@ struct GeneratorSummary {
   double wall_seconds = 0;    // this invocation
   double physics_seconds = 0; // time inside Bullet's step, summed over workers (this invocation)
   double dream_seconds = 0;   // time making dreams, summed over workers (this invocation)
+  // Bullet time and control steps per dream phase (SegmentController::Phase), this invocation.
+  std::map<std::string, double> phase_seconds;
+  std::map<std::string, int64_t> phase_steps;
   int workers = 0;
   int resumed_chunks = 0;     // chunks found complete from an earlier run
   std::vector<std::pair<double, double>> object_xy;  // kept dreams' object start (x, y)

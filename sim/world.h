@@ -189,6 +189,7 @@ class World {
 
   // Bullet access for tests and adapters.
   BulletWorld& bullet() { return *bullet_; }
+  const BulletWorld& bullet() const { return *bullet_; }
   const MultiBodyHandle& robot_body() const { return robot_; }
   btRigidBody* object_body(int i) const { return objects_[i]; }
 

@@ -182,6 +182,26 @@ TEST_F(GeneratorTest, EveryKeptEpisodeReplaysToSuccessFromItsStoredStateAndPertu
   }
 }
 
+TEST_F(GeneratorTest, PhysicsTimeIsChargedToEveryPhaseOfEveryStep) {
+  const DreamSource source = Source("bottle_place");
+  GeneratorOptions opt;
+  opt.count = 3;
+  opt.workers = 2;
+  const GeneratorSummary s = GenerateDreams(source, (dir_ / "p.hdf5").string(), opt);
+  int64_t steps = 0;
+  double seconds = 0;
+  for (const auto& [phase, n] : s.phase_steps) steps += n;
+  for (const auto& [phase, t] : s.phase_seconds) seconds += t;
+  // Every control step of every attempt belongs to exactly one phase, and so does its time.
+  EXPECT_EQ(static_cast<double>(steps) * source.model->physics().substeps, s.physics_steps);
+  EXPECT_NEAR(seconds, s.physics_seconds, 1e-9 * std::max(1.0, s.physics_seconds));
+  for (const char* phase : {"reach", "grasp", "carry", "place", "retract"}) {
+    EXPECT_GT(s.phase_steps.count(phase) ? s.phase_steps.at(phase) : 0, 0) << phase;
+  }
+  const nlohmann::json j = s.ToJson(source.spec, *source.model);
+  EXPECT_EQ(j["physics_by_phase"]["grasp"]["control_steps"], s.phase_steps.at("grasp"));
+}
+
 TEST_F(GeneratorTest, AHopelessSpecStopsWithAClearMessage) {
   DreamSource source = Source("bottle_place");
   // Frictionless objects cannot be held by finger contact: every attempt fails.
