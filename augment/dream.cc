@@ -263,6 +263,7 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
     sim::RolloutOptions options;
     options.max_steps = RolloutBudget(source);
     options.success_after_finish = true;  // the demo's retract is part of the dream
+    options.stop_failure_at_rest = true;  // a failed attempt costs no more than it must
     sim::RolloutResult r = sim::Rollout(world, controller, options);
     controller.Charge();
     ++result.attempts;

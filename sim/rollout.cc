@@ -130,6 +130,20 @@ bool ObjectDropped(const World& world) {
   return world.ObjectPose(0).translation().z() < world.TableTop() - kDropDepth;
 }
 
+namespace {
+
+bool ObjectsStill(const World& world) {
+  for (int i = 0; i < world.num_objects(); ++i) {
+    if (!(world.ObjectLinearVelocity(i).norm() < kStillLinear) ||
+        !(world.ObjectAngularVelocity(i).norm() < kStillAngular)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions& options) {
   const Task& task = world.model().task();
   const int max_steps = options.max_steps > 0 ? options.max_steps : task.max_steps();
@@ -141,6 +155,7 @@ RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions
   Observation obs = world.Observe();
   const double start_z = world.ObjectPose(0).translation().z();
   int t = 0;
+  int still = 0;  // consecutive steps of a finished, released, unplaced, still scene
   for (; t < max_steps; ++t) {
     if (options.stop_when_finished && controller.Finished()) break;
     if (world.ObjectPose(0).translation().z() > start_z + kLiftHeight) result.lifted = true;
@@ -165,6 +180,15 @@ RolloutResult Rollout(World& world, Controller& controller, const RolloutOptions
       result.outcome = Outcome::kSuccess;
       ++t;
       break;
+    }
+    if (options.stop_failure_at_rest && controller.Finished()) {
+      const TaskStatus& s = world.status();
+      still = !s.placed && s.released && ObjectsStill(world) ? still + 1 : 0;
+      if (still >= kStillSteps) {
+        result.outcome = Outcome::kTimeout;
+        ++t;
+        break;
+      }
     }
   }
   if (result.outcome == Outcome::kRunning) {

@@ -30,7 +30,16 @@ struct RolloutOptions {
   bool success_after_finish = false;
   bool stop_when_finished = false;  // end when the controller reports Finished()
   bool record = true;            // fill RolloutResult::episode
+  // End early, as a timeout, once failure is certain: the controller is Finished(), no
+  // finger touches the object and the gripper is open, object 0 is not placed, and every
+  // object has stayed still (kStillLinear, kStillAngular) for kStillSteps control steps.
+  // Nothing moves them any more, so the rest of the budget could not change the outcome.
+  bool stop_failure_at_rest = false;
 };
+
+inline constexpr double kStillLinear = 1e-3;   // m/s
+inline constexpr double kStillAngular = 1e-2;  // rad/s
+inline constexpr int kStillSteps = 10;         // control steps (0.5 s at 20 Hz)
 
 // Episode rules shared by every loop that drives a world (Rollout, the controller in
 // software-in-the-loop, teleoperation): the manipulated object (object 0) is dropped when

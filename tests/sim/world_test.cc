@@ -61,6 +61,40 @@ TEST(WorldTest, HoldsStillWithZeroActions) {
   EXPECT_LT(world.status().tilt, 1e-3);
 }
 
+// Idle, and finished from the start: the bottle stands on the table, never placed.
+class IdleFinished : public Idle {
+ public:
+  bool Finished() const override { return true; }
+};
+
+TEST(RolloutTest, AFailureCertainAtRestEndsEarlyAsTheWholeBudgetWouldEnd) {
+  auto model = Model("bottle_place");
+  IdleFinished idle;
+  RolloutOptions opt;
+  opt.max_steps = 200;
+  World whole_world(model, model->Nominal());
+  const RolloutResult whole = Rollout(whole_world, idle, opt);
+  opt.stop_failure_at_rest = true;
+  World early_world(model, model->Nominal());
+  const RolloutResult early = Rollout(early_world, idle, opt);
+  EXPECT_EQ(whole.outcome, Outcome::kTimeout);
+  EXPECT_EQ(whole.steps, 200);
+  EXPECT_EQ(early.outcome, Outcome::kTimeout);
+  EXPECT_GE(early.steps, kStillSteps);
+  EXPECT_LT(early.steps, 40);
+  EXPECT_EQ(early.lifted, whole.lifted);
+  EXPECT_FALSE(early.final_status.placed);
+  EXPECT_FALSE(whole.final_status.placed);
+  // What it recorded is the whole run's beginning, bit for bit.
+  ASSERT_EQ(early.episode.states.rows(), early.steps);
+  EXPECT_EQ(0, std::memcmp(early.episode.states.data(), whole.episode.states.data(),
+                           sizeof(double) * early.episode.states.size()));
+  // A controller that is not finished is never cut short.
+  Idle busy;
+  World busy_world(model, model->Nominal());
+  EXPECT_EQ(Rollout(busy_world, busy, opt).steps, 200);
+}
+
 TEST(WorldTest, SameActionsFromTheSameStateGiveBitwiseIdenticalTrajectories) {
   auto model = Model("bottle_place");
   ScriptController script(LoadScript(Demo("bottle_place.script.yaml")));
