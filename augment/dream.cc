@@ -198,10 +198,29 @@ class PhaseTimer : public sim::Controller {
   void Reset(const sim::World& world) override {
     inner_->Reset(world);
     phase_ = nullptr;
+    lost_.clear();
+    start_z_ = -1e9;
     last_ = world_.bullet().physics_seconds();
+  }
+  // Where a failed attempt failed: "grasp" when the object was never lifted; the phase in
+  // which it left the closed hand; "release" when the hand let it go where the script
+  // does but it did not end placed; otherwise (unstable, IK, placed but never settled) the
+  // phase the attempt ended in.
+  std::string FailurePhase(const std::string& reason) const {
+    if (reason == "grasp_failed") return "grasp";
+    if (!lost_.empty()) return lost_;
+    if (reason == "slip_or_drop" && inner_->Finished()) return "release";
+    return phase_ ? phase_ : "reach";
   }
   sim::Action Act(const sim::World& world, const sim::Observation& obs) override {
     Charge();
+    // The object left the closed hand after it had been lifted: lost in this phase.
+    const double z = world.ObjectPose(0).translation().z();
+    if (start_z_ < -1e8) start_z_ = z;
+    if (phase_ && lost_.empty() && world.gripper_command() > 0.0 && z > start_z_ + sim::kLiftHeight &&
+        !world.FingersTouch(0)) {
+      lost_ = phase_;
+    }
     const sim::Action a = inner_->Act(world, obs);
     phase_ = inner_->Phase();
     return a;
@@ -223,6 +242,8 @@ class PhaseTimer : public sim::Controller {
   DreamResult* result_;
   const char* phase_ = nullptr;
   double last_ = 0.0;
+  std::string lost_;     // the phase in which the object left the closed hand
+  double start_z_ = -1e9;  // object 0's height at the first step
 };
 
 }  // namespace
@@ -238,6 +259,14 @@ std::string FailureReason(const sim::RolloutResult& r) {
   if (!r.lifted) return "grasp_failed";
   if (!r.final_status.placed) return "slip_or_drop";
   return "timeout";
+}
+
+GraspBudget GraspBudgetOf(const sim::SceneModel& model, const sim::SceneParams& params) {
+  GraspBudget b;
+  b.finger_force = model.robot().joints[model.finger_joint_indices()[0]].effort;
+  b.friction = model.robot_config().finger_friction * params.friction[0];
+  b.weight = model.task().objects()[0].mass * params.mass_scale[0] * std::abs(model.physics().gravity);
+  return b;
 }
 
 int RolloutBudget(const DreamSource& source) {
@@ -282,7 +311,9 @@ DreamResult MakeDream(const DreamSource& source, uint64_t i, int max_attempts) {
       finish();
       return result;
     }
-    ++result.failures[FailureReason(r)];
+    const std::string reason = GraspBudgetOf(model, params).Feasible() ? FailureReason(r) : "infeasible";
+    ++result.failures[reason];
+    ++result.failure_phases[controller.FailurePhase(FailureReason(r))];
   }
   finish();
   return result;

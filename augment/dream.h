@@ -83,6 +83,8 @@ struct DreamResult {
   double physics_steps = 0;              // physics steps simulated, all attempts
   double physics_seconds = 0;            // time inside Bullet's step, all attempts
   double total_seconds = 0;              // time in MakeDream, all attempts
+  // Failed attempts by the phase in which they failed (see FailurePhase).
+  std::map<std::string, int> failure_phases;
   // Time inside Bullet's step and control steps, per SegmentController::Phase(), all attempts.
   std::map<std::string, double> phase_seconds;
   std::map<std::string, int64_t> phase_steps;
@@ -91,6 +93,20 @@ struct DreamResult {
 // Why a failed rollout failed: unstable, ik_failure, dropped, grasp_failed (never lifted,
 // RolloutResult::lifted), slip_or_drop (lifted but not placed), timeout.
 std::string FailureReason(const sim::RolloutResult& r);
+
+// Whether the gripper can hold object 0 of a scene by friction at all, from the numbers:
+// both fingers squeeze with their joint effort, each contact holds up to the combined
+// friction (Bullet multiplies the pad's and the object's coefficients) times that force,
+// against the object's weight. Below twice the weight (the carry accelerates it too), no
+// grasp could survive the scene, and a failed attempt on it fails as "infeasible".
+struct GraspBudget {
+  double finger_force = 0;  // N, each finger
+  double friction = 0;      // combined coefficient
+  double weight = 0;        // N
+  double HoldingForce() const { return 2.0 * friction * finger_force; }
+  bool Feasible() const { return HoldingForce() >= 2.0 * weight; }
+};
+GraspBudget GraspBudgetOf(const sim::SceneModel& model, const sim::SceneParams& params);
 
 // Control steps a dream may take: the task's budget, or 1.5x the demo plus 100 steps for
 // the bridges when the demo is long.

@@ -92,6 +92,10 @@ nlohmann::json GeneratorSummary::ToJson(const PerturbationSpec& spec,
                                         const sim::SceneModel& model) const {
   nlohmann::json failures_json = nlohmann::json::object();
   for (const auto& [k, v] : failures) failures_json[k] = v;
+  nlohmann::json phases_json = nlohmann::json::object();
+  for (const auto& [k, v] : failures_by_phase) phases_json[k] = v;
+  const auto inf = failures.find("infeasible");
+  const int64_t infeasible = inf == failures.end() ? 0 : inf->second;
   const sim::SceneParams nominal = model.Nominal();
   auto range = [&](const char* field, double nominal_value, double* lo, double* hi) {
     auto it = spec.fields.find(field);
@@ -109,7 +113,11 @@ nlohmann::json GeneratorSummary::ToJson(const PerturbationSpec& spec,
   return {{"attempts", attempts},
           {"kept", kept},
           {"failures", failures_json},
+          {"failures_by_phase", phases_json},
           {"success_rate", attempts > 0 ? static_cast<double>(kept) / attempts : 0.0},
+          {"infeasible", infeasible},
+          {"feasible_success_rate",
+           attempts > infeasible ? static_cast<double>(kept) / (attempts - infeasible) : 0.0},
           {"wall_seconds", wall_seconds},
           {"kept_per_second", wall_seconds > 0 ? kept / wall_seconds : 0.0},
           {"workers", workers},
@@ -331,7 +339,8 @@ class DreamPool {
 // The per-chunk statistics file beside each part ("<chunk>.hdf5.json").
 nlohmann::json EmptyChunkStats() {
   return {{"attempts", 0}, {"kept", 0}, {"physics_steps", 0.0},
-          {"failures", nlohmann::json::object()}, {"object_xy", nlohmann::json::array()}};
+          {"failures", nlohmann::json::object()}, {"failures_by_phase", nlohmann::json::object()},
+          {"object_xy", nlohmann::json::array()}};
 }
 
 void AddChunkStats(const nlohmann::json& s, GeneratorSummary* summary) {
@@ -339,6 +348,9 @@ void AddChunkStats(const nlohmann::json& s, GeneratorSummary* summary) {
   summary->kept += s["kept"].get<int64_t>();
   summary->physics_steps += s["physics_steps"].get<double>();
   for (const auto& [k, v] : s["failures"].items()) summary->failures[k] += v.get<int64_t>();
+  // Parts written before phases were counted have none.
+  const nlohmann::json phases = s.value("failures_by_phase", nlohmann::json::object());
+  for (const auto& [k, v] : phases.items()) summary->failures_by_phase[k] += v.get<int64_t>();
   for (const auto& p : s["object_xy"]) summary->object_xy.emplace_back(p[0], p[1]);
 }
 
@@ -348,6 +360,11 @@ void AddDreamStats(const DreamResult& r, nlohmann::json* stats) {
   s["kept"] = s["kept"].get<int64_t>() + 1;
   s["physics_steps"] = s["physics_steps"].get<double>() + r.physics_steps;
   for (const auto& [reason, n] : r.failures) s["failures"][reason] = s["failures"].value(reason, 0) + n;
+  if (!s.contains("failures_by_phase")) s["failures_by_phase"] = nlohmann::json::object();
+  for (const auto& [phase, n] : r.failure_phases) {
+    const int64_t before = s["failures_by_phase"].value(phase, int64_t{0});
+    s["failures_by_phase"][phase] = before + n;
+  }
   const auto& start = r.episode.perturbation["object_start"][0];
   s["object_xy"].push_back({start[0], start[1]});
 }

@@ -40,7 +40,8 @@ struct GeneratorOptions {
 struct GeneratorSummary {
   int64_t attempts = 0;
   int64_t kept = 0;
-  std::map<std::string, int64_t> failures;
+  std::map<std::string, int64_t> failures;            // reason -> count ("infeasible" included)
+  std::map<std::string, int64_t> failures_by_phase;   // phase it failed in -> count
   double physics_steps = 0;   // simulated physics steps, all attempts
   double wall_seconds = 0;    // this invocation
   double physics_seconds = 0; // time inside Bullet's step, summed over workers (this invocation)

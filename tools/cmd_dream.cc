@@ -187,14 +187,22 @@ void RunDream(const DreamArgs& args) {
   }
   const std::string summary_path = SummaryPath(a.out);
   WriteFileAtomic(summary_path, j.dump(2) + "\n");
-  std::string failures;
+  std::string failures, phases;
   for (const auto& [k, v] : summary.failures) failures += " " + k + "=" + std::to_string(v);
+  for (const auto& [k, v] : summary.failures_by_phase) phases += " " + k + "=" + std::to_string(v);
   std::printf("dreamed %lld %s episodes (%lld attempts, success %.1f%%, failures:%s) in %.1f s "
               "with %d workers -> %s\n",
               static_cast<long long>(summary.kept), task.c_str(),
               static_cast<long long>(summary.attempts), 100.0 * j["success_rate"].get<double>(),
               failures.empty() ? " none" : failures.c_str(), summary.wall_seconds, opt.workers,
               a.out.c_str());
+  if (!phases.empty()) std::printf("failed attempts by phase:%s\n", phases.c_str());
+  if (j["infeasible"].get<int64_t>() > 0) {
+    std::printf("%lld attempts were infeasible (the fingers' friction could not hold the object's "
+                "weight twice over); of the feasible ones %.1f%% succeeded\n",
+                static_cast<long long>(j["infeasible"].get<int64_t>()),
+                100.0 * j["feasible_success_rate"].get<double>());
+  }
   if (!cameras.empty()) {
     std::printf("rendered %s at %dx%d for %lld episodes in %.1f s\n", a.cameras.c_str(), a.size, a.size,
                 static_cast<long long>(summary.kept), render_seconds);

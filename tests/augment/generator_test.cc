@@ -200,6 +200,61 @@ TEST_F(GeneratorTest, PhysicsTimeIsChargedToEveryPhaseOfEveryStep) {
   }
   const nlohmann::json j = s.ToJson(source.spec, *source.model);
   EXPECT_EQ(j["physics_by_phase"]["grasp"]["control_steps"], s.phase_steps.at("grasp"));
+  EXPECT_EQ(j["infeasible"], 0);
+  EXPECT_EQ(j["feasible_success_rate"], j["success_rate"]);
+  EXPECT_TRUE(j["failures_by_phase"].is_object());
+}
+
+TEST_F(GeneratorTest, EveryFailedAttemptHasAPhaseAndAResumedRunCountsTheSame) {
+  const DreamSource source = Source("bottle_place");  // seed 3: one of 21 attempts fails
+  GeneratorOptions opt;
+  opt.count = 20;
+  opt.chunk = 8;
+  opt.workers = 2;
+  const fs::path out = dir_ / "f.hdf5";
+  const GeneratorSummary first = GenerateDreams(source, out.string(), opt);
+  int64_t failed = 0, phased = 0;
+  for (const auto& [k, n] : first.failures) failed += n;
+  for (const auto& [k, n] : first.failures_by_phase) phased += n;
+  ASSERT_GT(failed, 0) << "the seed no longer gives a failure: pick another";
+  EXPECT_EQ(failed, first.attempts - first.kept);
+  EXPECT_EQ(phased, failed);
+  // The counts live in the parts' statistics: a run stopped after its first part and resumed
+  // reads them back.
+  const fs::path out2 = dir_ / "g.hdf5";
+  GeneratorOptions stopped = opt;
+  stopped.on_progress = [](int64_t kept, int64_t, int64_t) {
+    if (kept == 9) throw std::runtime_error("stopped");
+  };
+  EXPECT_THROW(GenerateDreams(source, out2.string(), stopped), std::runtime_error);
+  const GeneratorSummary again = GenerateDreams(source, out2.string(), opt);
+  EXPECT_GE(again.resumed_chunks, 1);
+  EXPECT_EQ(again.failures_by_phase, first.failures_by_phase);
+  EXPECT_EQ(again.failures, first.failures);
+}
+
+TEST_F(GeneratorTest, ScenesNoGripCouldHoldFailAsInfeasibleInTheGraspPhase) {
+  DreamSource source = Source("bottle_place");
+  const sim::SceneModel& model = *source.model;
+  sim::SceneParams params = model.Nominal();
+  // 35 N per finger, pad 1.5 x bottle 0.8, 0.3 kg: 84 N of friction against 2.9 N.
+  GraspBudget b = GraspBudgetOf(model, params);
+  EXPECT_DOUBLE_EQ(b.finger_force, 35.0);
+  EXPECT_NEAR(b.HoldingForce(), 2 * 35.0 * 1.5 * 0.8, 1e-9);
+  EXPECT_NEAR(b.weight, 0.3 * 9.81, 1e-9);
+  EXPECT_TRUE(b.Feasible());
+  params.friction[0] = 0.01;  // 1.05 N of friction: less than twice the weight
+  EXPECT_FALSE(GraspBudgetOf(model, params).Feasible());
+  // The default spec has no infeasible scene: its worst corner (heaviest, slipperiest).
+  params.friction[0] = 0.4;
+  params.mass_scale[0] = 2.0;
+  EXPECT_TRUE(GraspBudgetOf(model, params).Feasible());
+
+  source.spec = ParseSpec("friction: {dist: constant, value: 0.0}\n", "zero_friction.yaml");
+  const DreamResult r = MakeDream(source, 0, 2);
+  EXPECT_FALSE(r.kept);
+  EXPECT_EQ(r.failures, (std::map<std::string, int>{{"infeasible", 2}}));
+  EXPECT_EQ(r.failure_phases, (std::map<std::string, int>{{"grasp", 2}}));
 }
 
 TEST_F(GeneratorTest, AHopelessSpecStopsWithAClearMessage) {
@@ -213,7 +268,7 @@ TEST_F(GeneratorTest, AHopelessSpecStopsWithAClearMessage) {
     GenerateDreams(source, (dir_ / "x.hdf5").string(), opt);
     FAIL();
   } catch (const AugmentError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("failed all 2 attempts"));
+    EXPECT_THAT(e.what(), HasSubstr("failed all 2 attempts (infeasible 2)"));
     EXPECT_THAT(e.what(), HasSubstr("spec looks too hard"));
   }
   EXPECT_FALSE(fs::exists(dir_ / "x.hdf5"));
