@@ -108,7 +108,8 @@ struct DreamData {
   json spec_json;
   uint64_t seed = 0;
   std::vector<double> kept_x, kept_y, failed_x, failed_y;
-  std::vector<json> perturbations;
+  std::vector<json> perturbations;         // kept dreams, as stored
+  std::vector<json> failed_perturbations;  // failed attempts, recomputed from spec and seed
 };
 
 DreamData LoadDreams(const fs::path& run, const std::optional<json>& summary) {
@@ -161,6 +162,7 @@ DreamData LoadDreams(const fs::path& run, const std::optional<json>& summary) {
           augment::SampleScene(*model, spec, d.seed, augment::DreamKey(i, j));
       d.failed_x.push_back(s.object_start.at(0).x());
       d.failed_y.push_back(s.object_start.at(0).y());
+      d.failed_perturbations.push_back(sim::ToJson(s));
     }
     d.perturbations.push_back(p);
   }
@@ -182,13 +184,11 @@ std::string DreamStarts(const DreamData& d) {
   return body;
 }
 
-std::string Perturbations(const DreamData& d) {
-  if (!d.present) return NotRun("dreams.hdf5");
-  if (d.perturbations.empty()) return "<p>No kept dreams.</p>";
-  // Flatten every numeric leaf: name -> values over kept dreams.
+// Every numeric leaf of sampled scenes (attr `perturbation`): name -> values, in order.
+std::map<std::string, std::vector<double>> Flatten(const std::vector<json>& scenes) {
   std::map<std::string, std::vector<double>> q;
   const std::vector<std::string> xyz = {"x", "y", "yaw"};
-  for (const json& p : d.perturbations) {
+  for (const json& p : scenes) {
     for (const auto& [k, v] : p.items()) {
       if (k == "dream_index" || k == "attempt" || k == "run_seed" || k == "noise_seed") continue;
       if (v.is_number()) {
@@ -213,6 +213,13 @@ std::string Perturbations(const DreamData& d) {
       }
     }
   }
+  return q;
+}
+
+std::string Perturbations(const DreamData& d) {
+  if (!d.present) return NotRun("dreams.hdf5");
+  if (d.perturbations.empty()) return "<p>No kept dreams.</p>";
+  const std::map<std::string, std::vector<double>> q = Flatten(d.perturbations);
   std::string plots, constants;
   for (const auto& [name, values] : q) {
     bool constant = true;
@@ -232,6 +239,81 @@ std::string Perturbations(const DreamData& d) {
   if (!constants.empty())
     body += "<p>Constant across kept dreams (not plotted): " + constants + ".</p>";
   return body;
+}
+
+// Failure rate against each sampled quantity: every attempt (kept dreams and the failed
+// attempts recomputed from spec and seed) binned over the quantity's range; the quantities
+// whose rate varies most between bins come first.
+std::string FailureFactors(const DreamData& d) {
+  if (!d.present) return NotRun("dreams.hdf5");
+  if (d.failed_perturbations.empty()) return "<p>No failed attempts: nothing to explain.</p>";
+  const auto kept = Flatten(d.perturbations);
+  const auto failed = Flatten(d.failed_perturbations);
+  constexpr int kBins = 5;
+  constexpr int kMinAttempts = 5;  // bins with fewer attempts do not count for the gap
+  struct Factor {
+    std::string name;
+    double gap = 0;
+    std::string chart;
+    std::string row;
+  };
+  std::vector<Factor> factors;
+  for (const auto& [name, fv] : failed) {
+    const auto kt = kept.find(name);
+    if (kt == kept.end() || kt->second.empty()) continue;
+    double lo = fv.front(), hi = fv.front();
+    for (const auto* v : {&fv, &kt->second}) {
+      for (double x : *v) lo = std::min(lo, x), hi = std::max(hi, x);
+    }
+    if (!(hi > lo)) continue;  // constant: explains nothing
+    std::vector<int64_t> n_kept(kBins, 0), n_failed(kBins, 0);
+    auto bin = [&](double x) { return std::min(kBins - 1, static_cast<int>((x - lo) / (hi - lo) * kBins)); };
+    for (double x : kt->second) ++n_kept[bin(x)];
+    for (double x : fv) ++n_failed[bin(x)];
+    std::vector<svg::Bar> bars;
+    // How clearly the bins differ: the highest bin's lower 95% bound above the lowest bin's
+    // upper bound (negative: the intervals overlap, no evidence).
+    double max_low = 0, min_high = 1;
+    std::string cells;
+    for (int b = 0; b < kBins; ++b) {
+      const int64_t n = n_kept[b] + n_failed[b];
+      const double rate = n > 0 ? static_cast<double>(n_failed[b]) / n : 0.0;
+      const augment::Interval ci = augment::WilsonInterval(n_failed[b], n);
+      const double a = lo + (hi - lo) * b / kBins, z = lo + (hi - lo) * (b + 1) / kBins;
+      bars.push_back({Num(a, 2) + "-" + Num(z, 2), 100 * rate, n > 0, 100 * ci.low, 100 * ci.high, "#d62728"});
+      if (n >= kMinAttempts) max_low = std::max(max_low, ci.low), min_high = std::min(min_high, ci.high);
+      cells += "<td>" + Pct(rate) + " of " + std::to_string(n) + "</td>";
+    }
+    svg::Axes ax{name, name, "failed attempts (%)"};
+    ax.width = 370;
+    ax.height = 240;
+    ax.fixed_y = true;
+    ax.y_min = 0;
+    ax.y_max = 100;
+    const double gap = max_low - min_high;
+    factors.push_back({name, gap, svg::BarChart(ax, bars),
+                       "<tr><td>" + Escape(name) + "</td><td>" + (gap > 0 ? Pct(gap) : "overlap") +
+                           "</td>" + cells + "</tr>\n"});
+  }
+  std::stable_sort(factors.begin(), factors.end(),
+                   [](const Factor& a, const Factor& b) { return a.gap > b.gap; });
+  std::string charts, rows;
+  for (size_t k = 0; k < factors.size(); ++k) {
+    if (k < 8) charts += factors[k].chart;
+    rows += factors[k].row;
+  }
+  return "<p>Every attempt, kept or failed (" + std::to_string(d.perturbations.size()) + " and " +
+         std::to_string(d.failed_perturbations.size()) +
+         "), binned in " + std::to_string(kBins) +
+         " equal bins over each sampled quantity's range: the share that failed, with 95% Wilson "
+         "intervals. First come the quantities whose bins differ most clearly: the gap between "
+         "the highest lower bound and the lowest upper bound among bins of at least " +
+         std::to_string(kMinAttempts) +
+         " attempts (\"overlap\": no evidence that the quantity matters). A widened spec range "
+         "that breaks generation shows here as a bin with a high rate.</p><div class=\"grid\">" +
+         charts + "</div><table>" +
+         Row({"quantity", "interval gap", "bin 1", "bin 2", "bin 3", "bin 4", "bin 5"}, true) + rows +
+         "</table>";
 }
 
 std::string Failures(const fs::path& run, const std::optional<json>& summary) {
@@ -261,6 +343,26 @@ std::string Failures(const fs::path& run, const std::optional<json>& summary) {
   }
   body += svg::BarChart(ax, bars);
   if (!rows.empty()) body += "<table>" + Row({"reason", "attempts"}, true) + rows + "</table>";
+  const json phases = summary->value("failures_by_phase", json::object());
+  if (phases.is_object() && !phases.empty()) {
+    std::string prow;
+    for (const auto& [phase, n] : phases.items()) {
+      if (!n.is_number())
+        throw UsageError("report: " + file.string() + ": failures_by_phase." + phase + ": not a number");
+      prow += Row({Escape(phase), Num(n.get<double>())});
+    }
+    body += "<p>Where they failed: <code>grasp</code> (never lifted), the phase in which the "
+            "object left the closed hand (<code>grasp</code>, <code>carry</code>, <code>place</code>), "
+            "<code>release</code> (let go where the script lets go, but not placed).</p><table>" +
+            Row({"phase", "failed attempts"}, true) + prow + "</table>";
+  }
+  const double infeasible = summary->value("infeasible", 0.0);
+  if (infeasible > 0) {
+    body += "<p>" + Num(infeasible) +
+            " attempts were infeasible: the fingers' friction (2 x finger force x friction) was "
+            "below twice the object's weight, so no grasp could have held it. Of the feasible "
+            "attempts " + Pct(Maybe(*summary, "feasible_success_rate")) + " succeeded.</p>";
+  }
   return body;
 }
 
@@ -674,7 +776,7 @@ void RunReport(const ReportArgs& a) {
           "href=\"#provenance\">provenance</a><a href=\"#camera-views\">camera views</a></nav>\n";
   html << Section("dream-starts", "1. Dream start positions", DreamStarts(dreams));
   html << Section("perturbations", "2. Perturbations of kept dreams", Perturbations(dreams));
-  html << Section("failures", "3. Dream failures", Failures(run, summary));
+  html << Section("failures", "3. Dream failures", Failures(run, summary) + FailureFactors(dreams));
   html << Section("training", "4. Training", Training(run));
   html << Section("evaluation", "5. Evaluation", Evaluation(run, control));
   html << Section("controller", "6. Controller timing", Controller(run, control));

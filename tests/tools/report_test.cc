@@ -140,6 +140,36 @@ TEST_F(ReportTest, RealRunRendersInHeadlessChromiumWithoutErrors) {
   }
 }
 
+// A spec widened past what the fingers can hold: the failures section names the scenes
+// no grasp could survive, where the attempts failed, and friction as the quantity whose
+// failure rate differs most clearly between its bins.
+TEST_F(ReportTest, FailuresShowWhichSampledQuantityBreaksGeneration) {
+  const fs::path run = dir_ / "run";
+  fs::create_directories(run);
+  fs::copy_file(kDemo, run / "demo.hdf5");
+  std::ofstream(run / "wide.yaml") << "friction:   {dist: uniform, min: 0.01, max: 1.2}\n"
+                                       "mass_scale: {dist: uniform, min: 0.5, max: 6.0}\n";
+  const std::string r = run.string();
+  const CmdResult d = Shell(kBin + " dream --demo " + r + "/demo.hdf5 --perturb " + r +
+                            "/wide.yaml --count 60 --seed 2 --workers 2 --out " + r + "/dreams.hdf5");
+  ASSERT_EQ(d.status, 0) << d.output;
+  EXPECT_THAT(d.output, HasSubstr("failed attempts by phase:"));
+  EXPECT_THAT(d.output, HasSubstr("attempts were infeasible"));
+  const CmdResult rep = Shell(kBin + " report " + r);
+  ASSERT_EQ(rep.status, 0) << rep.output;
+  const std::string failures = SectionHtml(test::ReadBytes(run / "report.html"), "failures");
+  EXPECT_THAT(failures, HasSubstr("attempts were infeasible"));
+  EXPECT_THAT(failures, HasSubstr("Where they failed"));
+  EXPECT_THAT(failures, HasSubstr("interval gap"));
+  const size_t table = failures.find("<th>interval gap</th>");
+  ASSERT_NE(table, std::string::npos);
+  const size_t first_row = failures.find("<tr><td>", table);
+  ASSERT_NE(first_row, std::string::npos);
+  const std::string friction = "<tr><td>friction</td><td>";
+  EXPECT_EQ(failures.substr(first_row, friction.size()), friction);
+  EXPECT_THAT(failures.substr(first_row + friction.size(), 12), ::testing::Not(HasSubstr("overlap")));
+}
+
 TEST_F(ReportTest, BadInputGetsOneLineNamingTheFileOrField) {
   CmdResult r = Shell(kBin + " report " + (dir_ / "nope").string());
   EXPECT_EQ(r.status, 2);
